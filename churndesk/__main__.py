@@ -1,0 +1,7 @@
+"""``python -m churndesk`` runs the command line."""
+
+import sys
+
+from churndesk.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Database layer: table models, engine factories, migrations and bulk paths (no Qt)."""

@@ -1,0 +1,1 @@
+"""Read-side Core SELECTs (cosmicpython's views): plain tuples and arrays, never ORM objects."""

@@ -1,0 +1,1 @@
+"""Churn modelling: feature schema, training, evaluation, scoring maths and model artifacts."""

@@ -1,0 +1,50 @@
+"""Progress reporting and cancellation for long computations, with no Qt.
+
+Services and ML functions take ``progress(fraction, text)`` and a ``cancel`` token
+(a ``threading.Event``); they call :func:`check_cancel` between chunks. Stages split one bar,
+as Orange's ``wrap_callback`` does, so a job shows one smooth progress bar.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from churndesk.errors import Cancelled
+
+ProgressFn = Callable[[float, str], None]
+
+
+def no_progress(fraction: float, text: str) -> None:
+    """The default progress callback: ignore."""
+
+
+def check_cancel(cancel: threading.Event | None) -> None:
+    """Raise :class:`Cancelled` if the user asked to stop."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+
+
+def stage(progress: ProgressFn | None, start: float, end: float) -> ProgressFn:
+    """Map a stage's own 0..1 progress onto ``start..end`` of the parent bar."""
+    parent = progress or no_progress
+    span = end - start
+
+    def report(fraction: float, text: str) -> None:
+        parent(start + span * min(max(fraction, 0.0), 1.0), text)
+
+    return report
+
+
+class Throttled:
+    """Forward progress only when the whole percentage changes (Orange's TaskState)."""
+
+    def __init__(self, progress: ProgressFn | None) -> None:
+        self._progress = progress or no_progress
+        self._last = -1
+
+    def __call__(self, fraction: float, text: str) -> None:
+        percent = int(fraction * 100)
+        if percent != self._last:
+            self._last = percent
+            self._progress(fraction, text)

@@ -1,0 +1,180 @@
+"""The main window: navigation between the pages, menus with shortcuts, and the status bar."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+    QWidget,
+)
+
+from churndesk import __version__
+from churndesk.db.connect import Database
+from churndesk.progress import ProgressFn
+from churndesk.services.overview import Overview, database_overview
+from churndesk.ui.errors import show_error
+from churndesk.ui.job_status import JobStatusWidget
+from churndesk.ui.jobs import JobRunner
+from churndesk.ui.panes.customers import CustomersPane
+from churndesk.ui.panes.placeholder import coming_page
+from churndesk.ui.state import restore_layout, save_layout
+
+LAYOUT_KEY = "main_window"
+
+PAGES = (
+    ("customers", "Customers"),
+    ("models", "Models"),
+    ("alerts", "Alerts"),
+    ("dashboard", "Dashboard"),
+    ("reports", "Reports"),
+    ("settings", "Settings"),
+)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, database: Database, username: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.database = database
+        self.username = username
+        self.jobs = JobRunner(self)
+        self.setWindowTitle(f"churndesk — {database.display_name}")
+        self.resize(1200, 760)
+
+        self.navigation = QListWidget()
+        self.navigation.setObjectName("navigation")
+        self.navigation.setMaximumWidth(220)
+        self.pages = QStackedWidget()
+        self.customers_pane = CustomersPane()
+        self._page_widgets: dict[str, QWidget] = {
+            "customers": self.customers_pane,
+            "models": coming_page(
+                "Models", "Train churn models, compare versions and choose the active one."
+            ),
+            "alerts": coming_page(
+                "Alerts", "Alert rules, open alerts and their lifecycle, and notifications."
+            ),
+            "dashboard": coming_page(
+                "Dashboard", "Portfolio risk, revenue at risk and what changed since yesterday."
+            ),
+            "reports": coming_page("Reports", "PDF reports and CSV exports for your managers."),
+            "settings": coming_page(
+                "Settings", "Band cut-offs, scoring horizon, e-mail and webhook channels, users."
+            ),
+        }
+        for key, label in PAGES:
+            self.navigation.addItem(label)
+            self.pages.addWidget(self._page_widgets[key])
+        self.navigation.currentRowChanged.connect(self.pages.setCurrentIndex)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setObjectName("main_splitter")
+        splitter.addWidget(self.navigation)
+        splitter.addWidget(self.pages)
+        splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(splitter)
+
+        self._build_menus()
+        self._build_status_bar()
+        self.navigation.setCurrentRow(0)
+        restore_layout(self, LAYOUT_KEY)
+        self.refresh_overview()
+
+    # -- construction -----------------------------------------------------------------------
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        view_menu = self.menuBar().addMenu("&View")
+        self.page_actions: list[QAction] = []
+        for index, (key, label) in enumerate(PAGES):
+            action = QAction(label, self)
+            action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
+            action.setData(index)
+            action.setObjectName(f"show_{key}")
+            action.triggered.connect(self._on_page_action_triggered)
+            view_menu.addAction(action)
+            self.page_actions.append(action)
+        view_menu.addSeparator()
+        refresh = QAction("&Refresh", self)
+        refresh.setShortcut(QKeySequence.StandardKey.Refresh)
+        refresh.triggered.connect(self.refresh_overview)
+        view_menu.addAction(refresh)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About churndesk", self)
+        about.triggered.connect(self._on_about_triggered)
+        help_menu.addAction(about)
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.database_label = QLabel(f"Database: {self.database.display_name}")
+        self.database_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.user_label = QLabel(f"User: {self.username}")
+        self.user_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.job_status = JobStatusWidget(self.jobs)
+        status.addWidget(self.database_label)
+        status.addWidget(self.user_label)
+        status.addPermanentWidget(self.job_status)
+
+    # -- behaviour --------------------------------------------------------------------------
+
+    def show_page(self, key: str) -> None:
+        index = [k for k, _ in PAGES].index(key)
+        self.navigation.setCurrentRow(index)
+
+    def current_page(self) -> str:
+        return PAGES[self.pages.currentIndex()][0]
+
+    @Slot()
+    def refresh_overview(self) -> None:
+        engine = self.database.engine
+
+        def count(progress: ProgressFn, cancel: threading.Event) -> Overview:
+            return database_overview(engine)
+
+        worker = self.jobs.start("_overview", count, lane="read")
+        worker.succeeded.connect(self._on_overview_succeeded)
+        worker.failed.connect(self._on_job_failed)
+
+    @Slot(object)
+    def _on_overview_succeeded(self, overview: Overview) -> None:
+        self.customers_pane.show_overview(overview)
+        self.database_label.setText(
+            f"Database: {self.database.display_name} · {overview.customers:,} customers"
+        )
+
+    @Slot(object)
+    def _on_job_failed(self, exc: Any) -> None:
+        show_error(self, exc)
+
+    @Slot()
+    def _on_page_action_triggered(self) -> None:
+        action = self.sender()
+        if isinstance(action, QAction):
+            self.navigation.setCurrentRow(int(action.data()))
+
+    @Slot()
+    def _on_about_triggered(self) -> None:
+        QMessageBox.about(
+            self,
+            "About churndesk",
+            f"churndesk {__version__}\n\nCustomer churn prediction and risk monitoring.",
+        )
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        save_layout(self, LAYOUT_KEY)
+        self.jobs.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,181 @@
+"""The customer table's query API: orders, filters, counts, rows by id and keyset pages."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from sqlalchemy import Connection
+
+from churndesk.db.bulk import insert_rows
+from churndesk.db.engine import make_engine
+from churndesk.db.queries.customers import (
+    CustomerQuery,
+    count,
+    customer_page,
+    filter_choices,
+    ordered_ids,
+    rows_by_ids,
+)
+from churndesk.errors import Cancelled, ValidationError
+
+N = 300
+
+
+def _seed(connection: Connection) -> None:
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(N):
+        scored = i % 5 != 0  # every fifth customer has no score yet
+        score = float(rng.integers(0, 101)) if scored else None
+        band = (
+            None
+            if score is None
+            else "critical"
+            if score >= 80
+            else "high"
+            if score >= 60
+            else "medium"
+            if score >= 40
+            else "low"
+        )
+        rows.append(
+            (
+                f"EXT-{i:04d}",
+                f"Customer {i:03d} {'Smith' if i % 7 == 0 else 'Jones'}",
+                f"c{i}@example.com" if i % 3 else None,
+                ("Residential", "Small Business", "Enterprise")[i % 3],
+                ("DSL Basic", "Fiber Premium")[i % 2],
+                "churned" if i % 4 == 0 else "active",
+                ("alice", "bob", None)[i % 3],
+                score,
+                band,
+                {},
+            )
+        )
+    columns = (
+        "external_id",
+        "name",
+        "email",
+        "segment",
+        "plan",
+        "status",
+        "owner",
+        "risk_score",
+        "risk_band",
+        "attributes",
+    )
+    insert_rows(connection, "customers", columns, rows)
+
+
+@pytest.fixture
+def connection(db_url: str):
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        _seed(conn)
+    with engine.connect() as conn:
+        yield conn
+    engine.dispose()
+
+
+def _python_order(connection: Connection, query: CustomerQuery) -> list[int]:
+    """The expected order, computed naively in Python from every row."""
+    ids = ordered_ids(connection, CustomerQuery(sort="id", descending=False))
+    rows = rows_by_ids(connection, ids.tolist())
+    key = {"risk_band": "risk_score"}.get(query.sort, query.sort)
+    index = [
+        "id",
+        "external_id",
+        "name",
+        "email",
+        "segment",
+        "plan",
+        "country",
+        "status",
+        "owner",
+        "monthly_revenue",
+        "risk_score",
+    ].index(key)
+    present = [r for r in rows.values() if r[index] is not None]
+    missing = [r for r in rows.values() if r[index] is None]
+    present.sort(key=lambda r: (r[index], r[0]), reverse=query.descending)
+    missing.sort(key=lambda r: r[0], reverse=query.descending)
+    return [r[0] for r in present + missing]
+
+
+@pytest.mark.parametrize("sort", ["risk_score", "name", "owner", "risk_band", "email"])
+@pytest.mark.parametrize("descending", [True, False])
+def test_ordered_ids_match_a_naive_sort_with_nulls_last(connection, sort, descending) -> None:
+    query = CustomerQuery(sort=sort, descending=descending)
+    ids = ordered_ids(connection, query)
+    assert ids.dtype == np.int64
+    assert len(ids) == N
+    assert ids.tolist() == _python_order(connection, query)
+
+
+def test_filters_and_count_agree(connection) -> None:
+    query = CustomerQuery(segment="Enterprise", status="churned", risk_min=40)
+    ids = ordered_ids(connection, query)
+    assert count(connection, query) == len(ids) > 0
+    rows = rows_by_ids(connection, ids.tolist())
+    for row in rows.values():
+        assert row[4] == "Enterprise"
+        assert row[7] == "churned"
+        assert row[10] >= 40
+
+
+def test_text_search_covers_name_email_and_external_id_case_insensitively(connection) -> None:
+    by_name = ordered_ids(connection, CustomerQuery(search="smith"))
+    assert len(by_name) == len([i for i in range(N) if i % 7 == 0])
+    by_id = ordered_ids(connection, CustomerQuery(search="ext-0042"))
+    by_email = ordered_ids(connection, CustomerQuery(search="c43@EXAMPLE"))
+    assert len(by_id) == 1
+    assert len(by_email) == 1
+    assert rows_by_ids(connection, by_id.tolist())[int(by_id[0])][1] == "EXT-0042"
+
+
+def test_search_treats_like_wildcards_literally(connection) -> None:
+    assert count(connection, CustomerQuery(search="%")) == 0
+    assert count(connection, CustomerQuery(search="_")) == 0
+
+
+def test_keyset_pages_walk_the_whole_view_in_order(connection) -> None:
+    query = CustomerQuery(sort="risk_score", descending=True)
+    walked: list[int] = []
+    cursor = None
+    while True:
+        page = customer_page(connection, query, after=cursor, limit=37)
+        walked.extend(row[0] for row in page.rows)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert walked == ordered_ids(connection, query).tolist()
+
+
+def test_rows_by_ids_returns_plain_tuples(connection) -> None:
+    ids = ordered_ids(connection, CustomerQuery())[:5].tolist()
+    rows = rows_by_ids(connection, ids)
+    assert set(rows) == set(ids)
+    assert all(type(r) is tuple for r in rows.values())
+
+
+def test_filter_choices_are_distinct_and_sorted(connection) -> None:
+    assert filter_choices(connection, "segment") == ["Enterprise", "Residential", "Small Business"]
+    assert filter_choices(connection, "owner") == ["alice", "bob"]
+    with pytest.raises(ValidationError):
+        filter_choices(connection, "name; drop table customers")
+
+
+def test_bad_queries_are_refused_with_a_message() -> None:
+    with pytest.raises(ValidationError, match="cannot be sorted"):
+        CustomerQuery(sort="password_hash")
+    with pytest.raises(ValidationError, match="0 to 100"):
+        CustomerQuery(risk_min=-1)
+
+
+def test_cancel_is_honoured(connection) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        ordered_ids(connection, CustomerQuery(), cancel)

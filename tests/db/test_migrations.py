@@ -1,0 +1,145 @@
+"""Migrations: empty to head and back on both databases, no drift from the models, safe reopen."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from churndesk.db import migrate
+from churndesk.db.connect import open_database
+from churndesk.db.engine import make_engine
+from churndesk.db.migrate import include_object
+from churndesk.db.models import Base
+from churndesk.errors import SchemaError
+
+
+def _tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_from_empty_to_head_and_back_down(empty_db_url: str) -> None:
+    engine = make_engine(empty_db_url)
+    try:
+        assert migrate.current_revision(engine) is None
+        migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == migrate.head_revision()
+        assert set(Base.metadata.tables) <= _tables(empty_db_url)
+
+        migrate.downgrade(engine, "base")
+        assert migrate.current_revision(engine) is None
+        assert _tables(empty_db_url) <= {"alembic_version"}
+
+        migrate.upgrade(engine)
+        assert set(Base.metadata.tables) <= _tables(empty_db_url)
+    finally:
+        engine.dispose()
+
+
+def test_models_and_migrations_do_not_drift(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "include_object": include_object}
+            )
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgres_has_trigram_search_indexes(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'customers'")
+            ).all()
+    finally:
+        engine.dispose()
+    trigram = {name: definition for name, definition in rows if name.endswith("_trgm")}
+    assert set(trigram) == {
+        "ix_customers_name_trgm",
+        "ix_customers_email_trgm",
+        "ix_customers_external_id_trgm",
+    }
+    assert all("gin_trgm_ops" in definition for definition in trigram.values())
+
+
+def test_every_sortable_customer_column_has_a_column_id_index(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        indexes = inspect(engine).get_indexes("customers")
+    finally:
+        engine.dispose()
+    pairs = {tuple(ix["column_names"]) for ix in indexes}
+    for column in ("name", "segment", "plan", "status", "owner", "risk_score", "risk_band"):
+        assert (column, "id") in pairs, column
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_opening_a_database_at_head_changes_nothing(db_url: str) -> None:
+    path = Path(db_url.removeprefix("sqlite:///"))
+    before = _sha256(path)
+    database = open_database(db_url)
+    database.engine.dispose()
+    assert database.upgraded_from is None
+    assert database.backup_path is None
+    assert _sha256(path) == before
+    assert not list(path.parent.glob("*.backup-*"))
+
+
+def test_open_upgrades_an_empty_database(empty_db_url: str) -> None:
+    database = open_database(empty_db_url)
+    try:
+        assert database.upgraded_from == ""
+        assert migrate.current_revision(database.engine) == migrate.head_revision()
+    finally:
+        database.engine.dispose()
+
+
+def test_database_from_a_newer_churndesk_is_refused_untouched(db_url: str) -> None:
+    engine = make_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'ffff9999'"))
+    engine.dispose()
+    with pytest.raises(SchemaError, match="newer version of churndesk"):
+        open_database(db_url)
+    engine = make_engine(db_url)
+    try:
+        assert migrate.current_revision(engine) == "ffff9999"
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_sqlite_backup_is_a_consistent_copy(db_url: str) -> None:
+    engine = make_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO customers (external_id, attributes) VALUES ('c-1', '{}')")
+        )
+    backup = migrate.backup_sqlite(engine, migrate.head_revision())
+    engine.dispose()
+    assert backup is not None
+    assert backup.exists()
+    copy = make_engine(f"sqlite:///{backup}")
+    try:
+        with copy.connect() as connection:
+            assert connection.scalar(text("SELECT external_id FROM customers")) == "c-1"
+    finally:
+        copy.dispose()

@@ -1,0 +1,73 @@
+"""The main window shell: navigation, shortcuts, status bar, empty state, remembered layout."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from churndesk.db.bulk import insert_rows
+from churndesk.db.connect import Database
+from churndesk.errors import ChurndeskError
+from churndesk.ui.errors import error_box
+from churndesk.ui.main_window import PAGES, MainWindow
+
+
+def _window(qtbot, database: Database) -> MainWindow:
+    window = MainWindow(database, "alice")
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: not window.jobs.busy(), timeout=10_000)
+    return window
+
+
+def test_empty_database_tells_the_user_what_to_do(qtbot, database: Database) -> None:
+    window = _window(qtbot, database)
+    pane = window.customers_pane
+    assert pane._stack.currentWidget() is pane.empty
+    assert "Import a CSV" in pane.empty.text_label.text()
+    assert "0 customers" in window.database_label.text()
+    assert window.user_label.text() == "User: alice"
+
+
+def test_overview_counts_customers(qtbot, database: Database) -> None:
+    rows = [(f"c{i}", "churned" if i < 3 else "active", {}) for i in range(10)]
+    with database.engine.begin() as connection:
+        insert_rows(connection, "customers", ("external_id", "status", "attributes"), rows)
+    window = _window(qtbot, database)
+    pane = window.customers_pane
+    assert pane._stack.currentWidget() is pane.summary
+    assert pane.summary.title_label.text() == "10 customers"
+    assert "3 have churned (30.0%)" in pane.summary.text_label.text()
+    assert "train a churn model" in pane.summary.text_label.text()
+
+
+def test_navigation_by_list_and_keyboard(qtbot, database: Database) -> None:
+    window = _window(qtbot, database)
+    assert window.current_page() == "customers"
+    window.show_page("alerts")
+    assert window.current_page() == "alerts"
+    for index, (key, _label) in enumerate(PAGES):
+        qtbot.keyClick(window, Qt.Key(Qt.Key.Key_1 + index), Qt.KeyboardModifier.ControlModifier)
+        assert window.current_page() == key
+    coming = window.pages.currentWidget()
+    assert "coming soon" in coming.title_label.text()
+
+
+def test_window_layout_is_remembered(qtbot, database: Database) -> None:
+    window = _window(qtbot, database)
+    window.resize(700, 500)
+    splitter = window.centralWidget()
+    splitter.setSizes([150, 550])
+    window.close()
+    again = _window(qtbot, database)
+    assert (again.width(), again.height()) == (700, 500)
+    assert again.centralWidget().sizes()[0] == 150
+
+
+def test_error_messages_show_values_literally(qtbot) -> None:
+    name = "<img src=x onerror=alert(1)>"
+    box = error_box(None, ChurndeskError(f"Customer {name} could not be saved."))
+    qtbot.addWidget(box)
+    assert box.textFormat() == Qt.TextFormat.PlainText
+    assert box.text() == f"Customer {name} could not be saved."
+    assert box.icon() == QMessageBox.Icon.Warning

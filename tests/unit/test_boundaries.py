@@ -1,0 +1,40 @@
+"""Direction of dependencies: services, ml and the CLI's headless path never import Qt."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_services_ml_and_cli_do_not_import_qt() -> None:
+    code = (
+        "import sys, pkgutil, importlib\n"
+        "import churndesk.services, churndesk.ml, churndesk.db, churndesk.cli\n"
+        "for pkg in (churndesk.services, churndesk.ml, churndesk.db):\n"
+        "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
+        "        if '.migrations' not in m.name:\n"
+        "            importlib.import_module(m.name)\n"
+        "qt = ('PySide6', 'shiboken6', 'pyqtgraph')\n"
+        "bad = sorted(m for m in sys.modules if m.startswith(qt))\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ui_code_never_touches_sql_directly() -> None:
+    ui = REPO / "churndesk" / "ui"
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in ui.rglob("*.py")
+        if any(
+            needle in path.read_text(encoding="utf-8")
+            for needle in ("import sqlalchemy", "from sqlalchemy", "churndesk.db.models")
+        )
+    ]
+    assert offenders == []
