@@ -42,8 +42,13 @@ BEGIN
 END $$;
 SQL
 
-# A fresh maintenance database for the test role (tests create their own databases beside it).
-psql_admin -c "'DROP DATABASE IF EXISTS churndesk_test WITH (FORCE)'" >/dev/null
-psql_admin -c "'CREATE DATABASE churndesk_test OWNER churndesk_test'" >/dev/null
-su postgres -c "psql -qAt -p 5432 -d churndesk_test -c 'CREATE EXTENSION IF NOT EXISTS pg_trgm'" >/dev/null
+# The test role's maintenance database; every test creates (and drops) its own database beside
+# it. In CI (nothing else runs) databases left by an interrupted run are dropped first.
+[ "${CI:-}" = "true" ] && for leftover in $(psql_admin -c "\"SELECT datname FROM pg_database WHERE datname LIKE 'churndesk_t\\_%'\""); do
+  psql_admin -c "'DROP DATABASE IF EXISTS \"$leftover\" WITH (FORCE)'" >/dev/null
+done
+if [ -z "$(psql_admin -c "\"SELECT 1 FROM pg_database WHERE datname = 'churndesk_test'\"")" ]; then
+  psql_admin -c "'CREATE DATABASE churndesk_test OWNER churndesk_test'" >/dev/null
+fi
+su postgres -c "PGOPTIONS='-c client_min_messages=warning' psql -qAt -p 5432 -d churndesk_test -c 'CREATE EXTENSION IF NOT EXISTS pg_trgm'" >/dev/null
 echo "PostgreSQL ready: postgresql://churndesk_test@127.0.0.1:5432/churndesk_test"
