@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from churndesk import __version__
 from churndesk.db.connect import Database
 from churndesk.progress import ProgressFn
+from churndesk.services.customer_views import FilterChoices, filter_choices
 from churndesk.services.overview import Overview, database_overview
 from churndesk.ui.errors import show_error
 from churndesk.ui.job_status import JobStatusWidget
@@ -52,8 +53,9 @@ class MainWindow(QMainWindow):
         self.navigation = QListWidget()
         self.navigation.setObjectName("navigation")
         self.navigation.setMaximumWidth(220)
+        self.navigation.setStyleSheet("QListWidget#navigation::item { padding: 6px 10px; }")
         self.pages = QStackedWidget()
-        self.customers_pane = CustomersPane()
+        self.customers_pane = CustomersPane(database.engine, self.jobs)
         self._page_widgets: dict[str, QWidget] = {
             "customers": self.customers_pane,
             "models": coming_page(
@@ -80,6 +82,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.navigation)
         splitter.addWidget(self.pages)
         splitter.setStretchFactor(1, 1)
+        splitter.setSizes([160, 1040])
         self.setCentralWidget(splitter)
 
         self._build_menus()
@@ -152,9 +155,23 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_overview_succeeded(self, overview: Overview) -> None:
         self.customers_pane.show_overview(overview)
+        if overview.customers:
+            self.customers_pane.load()
+            engine = self.database.engine
+
+            def choices(progress: ProgressFn, cancel: threading.Event) -> FilterChoices:
+                return filter_choices(engine)
+
+            worker = self.jobs.start("_filter_choices", choices, lane="read")
+            worker.succeeded.connect(self._on_filter_choices_succeeded)
+            worker.failed.connect(self._on_job_failed)
         self.database_label.setText(
             f"Database: {self.database.display_name} · {overview.customers:,} customers"
         )
+
+    @Slot(object)
+    def _on_filter_choices_succeeded(self, choices: FilterChoices) -> None:
+        self.customers_pane.set_filter_choices(choices)
 
     @Slot(object)
     def _on_job_failed(self, exc: Any) -> None:

@@ -25,6 +25,7 @@ def test_empty_database_tells_the_user_what_to_do(qtbot, database: Database) -> 
     pane = window.customers_pane
     assert pane._stack.currentWidget() is pane.empty
     assert "Import a CSV" in pane.empty.text_label.text()
+    assert pane.empty.isVisible()
     assert "0 customers" in window.database_label.text()
     assert window.user_label.text() == "User: alice"
 
@@ -35,10 +36,10 @@ def test_overview_counts_customers(qtbot, database: Database) -> None:
         insert_rows(connection, "customers", ("external_id", "status", "attributes"), rows)
     window = _window(qtbot, database)
     pane = window.customers_pane
-    assert pane._stack.currentWidget() is pane.summary
-    assert pane.summary.title_label.text() == "10 customers"
-    assert "3 have churned (30.0%)" in pane.summary.text_label.text()
-    assert "train a churn model" in pane.summary.text_label.text()
+    assert pane._stack.currentWidget() is pane.table_page
+    assert pane.model.rowCount() == 10
+    assert pane.count_label.text() == "10 customers"
+    assert "10 customers" in window.database_label.text()
 
 
 def test_navigation_by_list_and_keyboard(qtbot, database: Database) -> None:
@@ -55,13 +56,13 @@ def test_navigation_by_list_and_keyboard(qtbot, database: Database) -> None:
 
 def test_window_layout_is_remembered(qtbot, database: Database) -> None:
     window = _window(qtbot, database)
-    window.resize(700, 500)
+    window.resize(790, 500)
     splitter = window.centralWidget()
-    splitter.setSizes([150, 550])
+    splitter.setSizes([80, 705])
     window.close()
     again = _window(qtbot, database)
-    assert (again.width(), again.height()) == (700, 500)
-    assert again.centralWidget().sizes()[0] == 150
+    assert (again.width(), again.height()) == (790, 500)
+    assert again.centralWidget().sizes()[0] == 80
 
 
 def test_error_messages_show_values_literally(qtbot) -> None:

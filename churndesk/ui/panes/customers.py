@@ -1,43 +1,281 @@
-"""The Customers page: for now the database overview with a next step; the table comes next."""
+"""The Customers page: filter bar, the million-row customer table, and its empty states."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QStackedLayout, QWidget
+from typing import Any
 
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QStackedLayout,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from churndesk.services.customer_views import CustomerQuery, FilterChoices
 from churndesk.services.overview import Overview
+from churndesk.ui.delegates import BandBadgeDelegate
+from churndesk.ui.jobs import JobRunner
+from churndesk.ui.models.customer_table import COLUMNS, CUSTOMER_ID_ROLE, CustomerTableModel
 from churndesk.ui.panes.placeholder import MessagePage
+
+SEARCH_DELAY_MS = 250
+BANDS = ("low", "medium", "high", "critical")
+STATUSES = ("active", "churned")
+
+
+class FilterBar(QWidget):
+    """Search box and filter drop-downs; emits the resulting query when anything changes."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        layout = QHBoxLayout()
+        rows.addLayout(top)
+        rows.addLayout(layout)
+        self.search = QLineEdit()
+        self.search.setObjectName("customer_search")
+        self.search.setPlaceholderText("Search name, e-mail or customer ID  (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.search.setMinimumWidth(120)
+        self.segment = self._combo("segment", "segments")
+        self.plan = self._combo("plan", "plans")
+        self.band = self._combo("band", "bands", BANDS)
+        self.status = self._combo("status", "statuses", STATUSES)
+        self.owner = self._combo("owner", "owners")
+        self.risk_min = self._spin("risk_min", 0.0, "Risk ≥ ")
+        self.risk_max = self._spin("risk_max", 100.0, "Risk ≤ ")
+        self.clear_button = QPushButton("Clear filters")
+        top.addWidget(self.search, 1)
+        top.addWidget(self.risk_min)
+        top.addWidget(self.risk_max)
+        top.addWidget(self.clear_button)
+        for widget in (
+            self.segment,
+            self.plan,
+            self.band,
+            self.status,
+            self.owner,
+        ):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        # Typing restarts a short timer so a query runs once the user pauses, not per key.
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self.changed)
+        self.search.textChanged.connect(self._search_timer.start)
+        self.search.returnPressed.connect(self._on_search_return_pressed)
+        self.clear_button.clicked.connect(self.clear)
+
+    def _combo(self, name: str, label: str, values: tuple[str, ...] = ()) -> QComboBox:
+        combo = QComboBox()
+        combo.setObjectName(f"filter_{name}")
+        combo.setToolTip(f"Show only these {label}")
+        combo.addItem(f"All {label}", None)
+        # Long values (plan names) must not force a wide window; the popup shows them whole.
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(len(f"All {label}"))
+        for value in values:
+            combo.addItem(value, value)
+        combo.currentIndexChanged.connect(self.changed)
+        return combo
+
+    def _spin(self, name: str, value: float, prefix: str) -> QDoubleSpinBox:
+        spin = QDoubleSpinBox()
+        spin.setObjectName(f"filter_{name}")
+        spin.setRange(0.0, 100.0)
+        spin.setDecimals(0)
+        spin.setPrefix(prefix)
+        spin.setMinimumWidth(spin.sizeHint().width())
+        spin.setToolTip("Risk score range (0–100)")
+        spin.setValue(value)
+        spin.setKeyboardTracking(False)
+        spin.valueChanged.connect(self.changed)
+        return spin
+
+    def set_choices(self, choices: FilterChoices) -> None:
+        for combo, values in (
+            (self.segment, choices.segments),
+            (self.plan, choices.plans),
+            (self.owner, choices.owners),
+        ):
+            current = combo.currentData()
+            combo.blockSignals(True)
+            while combo.count() > 1:
+                combo.removeItem(1)
+            for value in values:
+                combo.addItem(value, value)
+            index = combo.findData(current) if current is not None else 0
+            combo.setCurrentIndex(max(index, 0))
+            combo.blockSignals(False)
+
+    def query(self, base: CustomerQuery) -> CustomerQuery:
+        risk_min = self.risk_min.value()
+        risk_max = self.risk_max.value()
+        return CustomerQuery(
+            search=self.search.text().strip(),
+            segment=self.segment.currentData(),
+            plan=self.plan.currentData(),
+            band=self.band.currentData(),
+            status=self.status.currentData(),
+            owner=self.owner.currentData(),
+            risk_min=risk_min if risk_min > 0 else None,
+            risk_max=risk_max if risk_max < 100 else None,
+            sort=base.sort,
+            descending=base.descending,
+        )
+
+    def is_filtered(self) -> bool:
+        return self.query(CustomerQuery()) != CustomerQuery()
+
+    @Slot()
+    def clear(self) -> None:
+        widgets: list[Any] = [self.segment, self.plan, self.band, self.status, self.owner]
+        for widget in (*widgets, self.risk_min, self.risk_max, self.search):
+            widget.blockSignals(True)
+        self.search.clear()
+        for combo in widgets:
+            combo.setCurrentIndex(0)
+        self.risk_min.setValue(0.0)
+        self.risk_max.setValue(100.0)
+        for widget in (*widgets, self.risk_min, self.risk_max, self.search):
+            widget.blockSignals(False)
+        self.changed.emit()
+
+    @Slot()
+    def _on_search_return_pressed(self) -> None:
+        self._search_timer.stop()
+        self.changed.emit()
 
 
 class CustomersPane(QWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    """Filter bar over the customer table, with empty states for a new database."""
+
+    customer_activated = Signal(int)
+
+    def __init__(self, engine: Any, jobs: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._stack = QStackedLayout(self)
-        self.loading = MessagePage("Loading…", "Counting the customers in this database.")
+        self.model = CustomerTableModel(engine, jobs, parent=self)
+        self.filters = FilterBar()
+        self.count_label = QLabel("")
+        self.count_label.setObjectName("customer_count")
+        self.table = QTableView()
+        self.table.setObjectName("customer_table")
+        self.table.setModel(self.model)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        # Fixed row heights: with a million rows Qt must not measure each row.
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
+        header = self.table.horizontalHeader()
+        header.setObjectName("customer_table_header")
+        header.setSectionsMovable(True)
+        header.setStretchLastSection(True)
+        header.setSortIndicator(
+            [c.key for c in COLUMNS].index("risk_score"), Qt.SortOrder.DescendingOrder
+        )
+        header.resizeSection(0, 220)
+        self.band_delegate = BandBadgeDelegate(self.table)
+        self.table.setItemDelegateForColumn(
+            [c.key for c in COLUMNS].index("risk_band"), self.band_delegate
+        )
+
+        self.table_page = QWidget()
+        table_layout = QVBoxLayout(self.table_page)
+        table_layout.setContentsMargins(0, 0, 0, 0)
+        table_layout.addWidget(self.filters)
+        table_layout.addWidget(self.count_label)
+        self._table_stack = QStackedLayout()
+        self.no_match = MessagePage(
+            "No customers match",
+            "Nothing matches the search and filters. Clear the filters to see every customer.",
+            action="Clear filters",
+        )
+        self.no_match.action_triggered.connect(self.filters.clear)
+        self._table_stack.addWidget(self.table)
+        self._table_stack.addWidget(self.no_match)
+        table_layout.addLayout(self._table_stack)
+
         self.empty = MessagePage(
             "No customers yet",
-            "Import a CSV export from your CRM or billing system with "
-            "`churndesk import customers FILE`, or create a demo database with "
+            "Import a CSV export from your CRM or billing system (File ▸ Import customers, or "
+            "`churndesk import customers FILE`), or create a demo database with "
             "`churndesk demo`.",
         )
-        self.summary = MessagePage("", "")
-        for page in (self.loading, self.empty, self.summary):
-            self._stack.addWidget(page)
+        self._stack = QStackedLayout(self)
+        self._stack.addWidget(self.table_page)
+        self._stack.addWidget(self.empty)
+
+        self.filters.changed.connect(self._on_filters_changed)
+        self.model.view_loaded.connect(self._on_model_view_loaded)
+        self.model.loading_changed.connect(self._on_model_loading_changed)
+        self.table.activated.connect(self._on_table_activated)
+        QShortcut(QKeySequence.StandardKey.Find, self, self._focus_search)
+        self._has_customers = True
+
+    # -- state -------------------------------------------------------------------------------
 
     def show_overview(self, overview: Overview) -> None:
-        if overview.customers == 0:
-            self._stack.setCurrentWidget(self.empty)
-            return
-        share = overview.churned / overview.customers
-        steps = []
-        if overview.models == 0:
-            steps.append("Next step: train a churn model on the customers whose outcome is known.")
-        elif overview.scoring_runs == 0:
-            steps.append("Next step: score every customer with the active model.")
-        self.summary.set_message(
-            f"{overview.customers:,} customers",
-            f"{overview.churned:,} have churned ({share:.1%}). "
-            f"{overview.models} model version(s), {overview.scoring_runs} scoring run(s).\n\n"
-            "The customer table with sorting, filters and risk scores is being built."
-            + ("\n\n" + steps[0] if steps else ""),
-        )
-        self._stack.setCurrentWidget(self.summary)
+        self._has_customers = overview.customers > 0
+        self._stack.setCurrentWidget(self.table_page if self._has_customers else self.empty)
+
+    def set_filter_choices(self, choices: FilterChoices) -> None:
+        self.filters.set_choices(choices)
+
+    def load(self) -> None:
+        self.model.set_query(self.filters.query(self.model.query))
+
+    def refresh(self) -> None:
+        """Re-read after a change elsewhere, keeping selection and scroll position."""
+        self.model.refresh()
+
+    def selected_customer_id(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.customer_id(rows[0].row()) if rows else None
+
+    # -- slots -------------------------------------------------------------------------------
+
+    @Slot()
+    def _on_filters_changed(self) -> None:
+        self.model.set_query(self.filters.query(self.model.query))
+
+    @Slot(int)
+    def _on_model_view_loaded(self, rows: int) -> None:
+        filtered = self.filters.is_filtered()
+        noun = "customer" if rows == 1 else "customers"
+        self.count_label.setText(f"{rows:,} {noun}" + (" match" if filtered else ""))
+        self._table_stack.setCurrentWidget(self.table if rows or not filtered else self.no_match)
+
+    @Slot(bool)
+    def _on_model_loading_changed(self, loading: bool) -> None:
+        if loading:
+            self.count_label.setText("Loading customers…")
+
+    @Slot(QModelIndex)
+    def _on_table_activated(self, index: QModelIndex) -> None:
+        customer_id = index.data(CUSTOMER_ID_ROLE)
+        if customer_id is not None:
+            self.customer_activated.emit(int(customer_id))
+
+    @Slot()
+    def _focus_search(self) -> None:
+        self.filters.search.setFocus()
+        self.filters.search.selectAll()
