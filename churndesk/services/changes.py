@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 import weakref
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
+import psycopg
 from sqlalchemy import Connection, Engine, event, text
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "churndesk_changes"
 # NOTIFY payloads are limited to 8000 bytes; beyond a few ids a "many changed" flag is enough.
 MAX_IDS_IN_PAYLOAD = 200
+# Tells this process's own NOTIFYs apart: it has already heard them in-process.
+PROCESS_ID = uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ def publish(connection: Connection, changes: Changes) -> None:
     Does not commit. On PostgreSQL other desktops LISTENing on CHANNEL get the payload; in this
     process listeners hear it after commit on every backend, and never after a rollback.
     """
+    if not changes.initiator:
+        changes = replace(changes, initiator=PROCESS_ID)
     if connection.dialect.name == "postgresql":
         connection.execute(
             text("SELECT pg_notify(:channel, :payload)"),
@@ -113,3 +119,44 @@ def _on_commit(connection: Connection) -> None:
 
 def _on_rollback(connection: Connection) -> None:
     connection.info.pop(_PENDING, None)
+
+
+def listen_postgres(
+    engine: Engine,
+    on_changes: Listener,
+    stop: threading.Event,
+    *,
+    poll_s: float = 0.5,
+    retry_s: float = 2.0,
+    ready: threading.Event | None = None,
+) -> None:
+    """Deliver changes announced by other processes until ``stop`` is set (blocks).
+
+    Runs on a thread of its own with a dedicated autocommit connection. A dropped connection
+    is re-opened after ``retry_s``; changes made meanwhile are missed, so callers refresh
+    fully after a reconnect (``Changes(customers=True, ...)`` is delivered then).
+    """
+    url = engine.url.set(drivername="postgresql")
+    conninfo = url.render_as_string(hide_password=False)
+    first = True
+    while not stop.is_set():
+        try:
+            with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+                conn.execute(f"LISTEN {CHANNEL}")
+                if ready is not None:
+                    ready.set()
+                if not first:
+                    on_changes(Changes(customers=True, scores=True, alerts=True, models=True))
+                first = False
+                while not stop.is_set():
+                    for notify in conn.notifies(timeout=poll_s):
+                        try:
+                            changes = Changes.from_json(notify.payload)
+                        except (ValueError, TypeError):
+                            log.warning("ignoring malformed change notice %r", notify.payload)
+                            continue
+                        if changes.initiator != PROCESS_ID:
+                            on_changes(changes)
+        except psycopg.Error as exc:
+            log.warning("change listener lost its connection (%s); retrying", exc)
+            stop.wait(retry_s)

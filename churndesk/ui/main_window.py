@@ -20,11 +20,13 @@ from PySide6.QtWidgets import (
 from churndesk import __version__
 from churndesk.db.connect import Database
 from churndesk.progress import ProgressFn
+from churndesk.services.changes import Changes
 from churndesk.services.customer_views import FilterChoices, filter_choices
 from churndesk.services.overview import Overview, database_overview
 from churndesk.ui.errors import show_error
 from churndesk.ui.job_status import JobStatusWidget
 from churndesk.ui.jobs import JobRunner
+from churndesk.ui.live import LiveUpdates
 from churndesk.ui.panes.customers import CustomersPane
 from churndesk.ui.panes.placeholder import coming_page
 from churndesk.ui.state import restore_layout, save_layout
@@ -47,6 +49,8 @@ class MainWindow(QMainWindow):
         self.database = database
         self.username = username
         self.jobs = JobRunner(self)
+        self.live = LiveUpdates(database.engine, self)
+        self._table_loaded = False
         self.setWindowTitle(f"churndesk — {database.display_name}")
         self.resize(1200, 760)
 
@@ -89,6 +93,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self.navigation.setCurrentRow(0)
         restore_layout(self, LAYOUT_KEY)
+        self.live.data_changed.connect(self._on_live_data_changed)
         self.refresh_overview()
 
     # -- construction -----------------------------------------------------------------------
@@ -155,7 +160,8 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_overview_succeeded(self, overview: Overview) -> None:
         self.customers_pane.show_overview(overview)
-        if overview.customers:
+        if overview.customers and not self._table_loaded:
+            self._table_loaded = True
             self.customers_pane.load()
             engine = self.database.engine
 
@@ -168,6 +174,13 @@ class MainWindow(QMainWindow):
         self.database_label.setText(
             f"Database: {self.database.display_name} · {overview.customers:,} customers"
         )
+
+    @Slot(object)
+    def _on_live_data_changed(self, changes: Changes) -> None:
+        if changes.customers or changes.scores:
+            if self._table_loaded:
+                self.customers_pane.refresh()
+            self.refresh_overview()
 
     @Slot(object)
     def _on_filter_choices_succeeded(self, choices: FilterChoices) -> None:
@@ -193,5 +206,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         save_layout(self, LAYOUT_KEY)
+        self.live.stop()
         self.jobs.shutdown()
         super().closeEvent(event)

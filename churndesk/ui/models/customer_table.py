@@ -281,9 +281,14 @@ class CustomerTableModel(QAbstractTableModel):
         if key is None:
             return
         descending = order == Qt.SortOrder.DescendingOrder
-        if key == self._query.sort and descending == self._query.descending and len(self._ids):
+        query = self._query.sorted_by(key, descending)
+        if query == self._query and self._generation:
             return
-        self.set_query(self._query.sorted_by(key, descending))
+        if not self._generation:
+            # Views call sort() while being set up; load nothing until the pane asks.
+            self._query = query
+            return
+        self.set_query(query)
 
     # -- pages -------------------------------------------------------------------------------
 
