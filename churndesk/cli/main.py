@@ -8,18 +8,29 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from churndesk import __version__
-from churndesk.cli import db_commands, demo_commands
+from churndesk.cli import (
+    customers_commands,
+    db_commands,
+    demo_commands,
+    import_commands,
+)
 from churndesk.cli.context import CommandContext
 from churndesk.config import DATABASE_URL_ENV
 from churndesk.errors import ChurndeskError
 
 log = logging.getLogger("churndesk.cli")
 
-COMMAND_MODULES = (db_commands, demo_commands)
+COMMAND_MODULES = (
+    db_commands,
+    demo_commands,
+    import_commands,
+    customers_commands,
+)
 
 
 def common_options(*, suppress: bool) -> argparse.ArgumentParser:
@@ -86,6 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("churndesk: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     finally:
         context.close()
 

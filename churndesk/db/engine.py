@@ -23,7 +23,11 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def parse_url(url: str) -> URL:
-    """Parse and normalise a database URL, or raise a user-readable error."""
+    """Parse and normalise a database URL (a bare file path means SQLite), or explain why not."""
+    if "://" not in url and url.strip():
+        from pathlib import Path
+
+        url = f"sqlite:///{Path(url).expanduser().resolve()}"
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
