@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     demo.add_argument("--customers", type=_positive_int, default=5000, metavar="N")
     demo.add_argument("--seed", type=int, default=0, metavar="S")
     demo.add_argument("--no-gui", action="store_true", help="only create the database")
+    demo.add_argument(
+        "--no-model", action="store_true", help="skip training a model and scoring the demo"
+    )
     demo.add_argument("--csv", type=Path, metavar="FILE", help="write the customers as CSV instead")
     demo.set_defaults(handler=demo_command)
 
@@ -50,7 +53,9 @@ def demo_command(ctx: CommandContext) -> int:
         return 0
     explicit = getattr(args, "database", None) or os.environ.get(DATABASE_URL_ENV)
     url = explicit or _fresh_demo_file()
-    result = demo.create_demo_database(url, args.customers, args.seed, progress=progress)
+    result = demo.create_demo_database(
+        url, args.customers, args.seed, score=not args.no_model, progress=progress
+    )
     _end_progress(progress)
     ctx.emit(
         {"database": result.database, "customers": result.customers, "churned": result.churned},

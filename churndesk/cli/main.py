@@ -18,6 +18,7 @@ from churndesk.cli import (
     db_commands,
     demo_commands,
     import_commands,
+    model_commands,
 )
 from churndesk.cli.context import CommandContext
 from churndesk.config import DATABASE_URL_ENV
@@ -29,6 +30,7 @@ COMMAND_MODULES = (
     db_commands,
     demo_commands,
     import_commands,
+    model_commands,
     customers_commands,
 )
 

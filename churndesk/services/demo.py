@@ -22,6 +22,9 @@ from churndesk.services import synthetic
 # The generator emits the customer fields in table-column order, then the attributes.
 CUSTOMER_COLUMNS = (*synthetic.CUSTOMER_FIELDS, "attributes")
 
+# Below this the model would be trained on too few churned customers to mean anything.
+MIN_CUSTOMERS_TO_SCORE = 1000
+
 DEMO_USERS = (
     ("admin", "Administrator", "admin"),
     ("alice", "Alice Moreau", "analyst"),
@@ -43,21 +46,41 @@ def create_demo_database(
     customers: int = 5000,
     seed: int = 0,
     *,
+    score: bool = False,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> DemoResult:
     """Fill the database at ``url`` (upgrading it first) with ``customers`` demo customers.
 
-    The database must have no customers yet. Everything is written in one transaction, so a
-    cancel or an error leaves the database as it was. Raises ConflictError if it already has
-    customers, Cancelled on cancel.
+    With ``score``, also train a model and score everyone, so the demo shows risk from the
+    start. The database must have no customers yet. The customers are written in one
+    transaction, so a cancel or an error there leaves the database as it was. Raises
+    ConflictError if it already has customers, Cancelled on cancel.
     """
     report = Throttled(progress)
     database = open_database(url, progress=stage(report, 0.0, 0.05))
     try:
-        return _fill(database, customers, seed, report, cancel)
+        fill_end = 0.5 if score else 1.0
+        result = _fill(database, customers, seed, stage(report, 0.0, fill_end), cancel)
+        if score and customers >= MIN_CUSTOMERS_TO_SCORE:
+            _train_and_score(database, seed, stage(report, fill_end, 1.0), cancel)
+        report(1.0, "Demo database ready")
+        return result
     finally:
         database.engine.dispose()
+
+
+def _train_and_score(
+    database: Database, seed: int, report: ProgressFn, cancel: threading.Event | None
+) -> None:
+    """Give the demo a trained model and two scoring runs, so every screen has something."""
+    from churndesk.services.models import train_model
+    from churndesk.services.scoring import score_all
+
+    engine = database.engine
+    params = {"folds": 3, "random_state": seed, "importance_repeats": 1}
+    train_model(engine, params, actor="admin", progress=stage(report, 0.0, 0.6), cancel=cancel)
+    score_all(engine, actor="admin", progress=stage(report, 0.6, 1.0), cancel=cancel)
 
 
 def _fill(
@@ -87,7 +110,6 @@ def _fill(
 
         insert_rows(connection, Customer.__tablename__, CUSTOMER_COLUMNS, rows())
         check_cancel(cancel)
-    report(1.0, "Demo database ready")
     return DemoResult(database.display_name, counts["rows"], counts["churned"])
 
 

@@ -1,0 +1,296 @@
+"""Training from the database, the model registry, and atomic scoring runs on both databases."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from churndesk.config import sqlite_url
+from churndesk.db.engine import make_engine
+from churndesk.errors import Cancelled, ChurndeskError, ConflictError, ValidationError
+from churndesk.services import models, scoring
+from churndesk.services.importing import import_customers
+from churndesk.services.settings import ScoringSettings, save_scoring_settings
+from tests import pg
+from tests.conftest import TELCO_CSV
+
+FAST = {"folds": 3, "hgb_max_iter": 60, "importance_repeats": 1}
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def telco_template(request, tmp_path_factory) -> Iterator[str]:
+    """A database holding the imported Telco customers and one trained, active model."""
+    if request.param == "sqlite":
+        folder = tmp_path_factory.mktemp("telco")
+        url = sqlite_url(folder / "telco.sqlite3")
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), folder / "telco.sqlite3")
+        _prepare(url)
+        yield url
+    else:
+        template = request.getfixturevalue("pg_template")
+        with pg.scratch_database(template) as name:
+            url = pg.sqlalchemy_url(pg.database_dsn(name))
+            _prepare(url)
+            yield url
+
+
+def _prepare(url: str) -> None:
+    engine = make_engine(url)
+    import_customers(engine, TELCO_CSV)
+    models.train_model(engine, {**FAST, "algorithm": "logreg"}, actor="alice")
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(telco_template: str, tmp_path: Path) -> Iterator[Engine]:
+    """A private copy of the trained Telco database for one test."""
+    if telco_template.startswith("sqlite"):
+        source = Path(telco_template.removeprefix("sqlite:///"))
+        engine = make_engine(telco_template)  # checkpoint the WAL into the file first
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
+        copy = tmp_path / "copy.sqlite3"
+        shutil.copyfile(source, copy)
+        engine = make_engine(sqlite_url(copy))
+        yield engine
+        engine.dispose()
+    else:
+        name = telco_template.rsplit("/", 1)[1]
+        with pg.scratch_database(name) as copy:
+            engine = make_engine(pg.sqlalchemy_url(pg.database_dsn(copy)))
+            yield engine
+            engine.dispose()
+
+
+def _scalar(engine: Engine, sql: str) -> object:
+    with engine.connect() as connection:
+        return connection.execute(text(sql)).scalar()
+
+
+# --------------------------------------------------------------------------- models
+
+
+def test_model_quality_on_the_telco_data_through_the_import(telco_template: str) -> None:
+    engine = make_engine(telco_template)
+    try:
+        summary = models.train_model(engine, {"folds": 5}, actor="bob")
+    finally:
+        engine.dispose()
+    assert 0.84 <= summary.roc_auc < 0.90  # above 0.90 on this data means a leak
+    assert summary.brier <= 0.14
+    assert summary.status == "candidate"  # an active model exists already
+    assert summary.training_rows == 7043
+
+
+def test_same_data_and_seed_give_the_same_artifact(engine: Engine) -> None:
+    first = models.train_model(engine, FAST)
+    second = models.train_model(engine, FAST)
+    assert first.sha256 == second.sha256
+    assert first.roc_auc == second.roc_auc
+
+
+def test_promote_rollback_and_compare(engine: Engine) -> None:
+    assert models.active_model(engine).version == 1
+    candidate = models.train_model(engine, {**FAST, "algorithm": "hgb"}, actor="bob")
+    assert candidate.status == "candidate"
+    models.promote_model(engine, candidate.version, actor="carol")
+    assert models.active_model(engine).version == candidate.version
+    assert {m.version: m.status for m in models.list_models(engine)}[1] == "retired"
+    back = models.rollback_model(engine, actor="carol")
+    assert back.version == 1
+    assert models.active_model(engine).version == 1
+    comparison = models.compare_models(engine, 1, candidate.version)
+    metrics = {row[0]: row for row in comparison.rows}
+    assert metrics["roc_auc"][1] == pytest.approx(models.get_model(engine, 1).summary.roc_auc)
+    assert metrics["brier"][3] == pytest.approx(metrics["brier"][2] - metrics["brier"][1])
+
+
+def test_a_tampered_artifact_is_refused(engine: Engine) -> None:
+    with engine.begin() as connection:
+        blob = connection.execute(text("SELECT artifact FROM model_versions")).scalar()
+        tampered = bytes(blob[:-10]) + bytes(b ^ 0xFF for b in blob[-10:])
+        connection.execute(text("UPDATE model_versions SET artifact = :b"), {"b": tampered})
+    with pytest.raises(ChurndeskError, match="does not match its recorded checksum"):
+        models.load_active_model(engine)
+
+
+def test_too_little_labelled_data_is_explained(db_url: str, tmp_path: Path) -> None:
+    small = tmp_path / "small.csv"
+    lines = TELCO_CSV.read_text(encoding="utf-8").splitlines()[:300]
+    small.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    engine = make_engine(db_url)
+    try:
+        import_customers(engine, small)
+        with pytest.raises(ValidationError, match="400"):
+            models.train_model(engine, FAST)
+        assert models.list_models(engine) == []
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def test_a_run_scores_every_customer_once(engine: Engine) -> None:
+    save_scoring_settings(engine, ScoringSettings(band_cutoffs=(30, 50, 70), horizon_months=6))
+    run = scoring.score_all(engine, actor="alice", chunk_size=2000, after_run=lambda e, r: None)
+    assert run.customers_scored == 7043
+    assert sum(run.band_counts.values()) == 7043
+    assert _scalar(engine, f"SELECT COUNT(*) FROM risk_scores WHERE run_id = {run.id}") == 7043
+    assert _scalar(engine, "SELECT COUNT(DISTINCT customer_id) FROM risk_scores") == 7043
+    assert _scalar(engine, "SELECT COUNT(*) FROM customers WHERE risk_score IS NULL") == 0
+    wrong_band = _scalar(
+        engine,
+        "SELECT COUNT(*) FROM customers WHERE NOT ("
+        "(risk_score < 30 AND risk_band = 'low') OR "
+        "(risk_score >= 30 AND risk_score < 50 AND risk_band = 'medium') OR "
+        "(risk_score >= 50 AND risk_score < 70 AND risk_band = 'high') OR "
+        "(risk_score >= 70 AND risk_band = 'critical'))",
+    )
+    assert wrong_band == 0
+    horizon_check = _scalar(
+        engine,
+        # The score is the probability rounded to 0.1 points, so allow 0.05 points of it.
+        "SELECT MAX(ABS(revenue_at_risk - risk_score / 100.0 * monthly_revenue * 6) "
+        "- 0.0005 * monthly_revenue * 6) FROM customers",
+    )
+    assert horizon_check <= 0.01
+    with engine.connect() as connection:
+        drivers = connection.execute(text("SELECT drivers FROM risk_scores LIMIT 50")).scalars()
+        import json
+
+        named = {
+            d["feature"]
+            for row in drivers
+            for d in (json.loads(row) if isinstance(row, str) else row)
+        }
+    telco_columns = set(TELCO_CSV.read_text(encoding="utf-8").splitlines()[0].split(","))
+    derived = {"tenure_months", "revenue_per_tenure_month", "tenure_bucket", "monthly_revenue"}
+    assert named
+    assert named <= telco_columns | derived
+    runs = scoring.list_runs(engine)
+    assert runs[0].status == "completed"
+    assert runs[0].psi is not None
+
+
+def test_second_run_keeps_the_previous_score(engine: Engine) -> None:
+    scoring.score_all(engine, after_run=lambda e, r: None)
+    models.train_model(engine, {**FAST, "algorithm": "hgb"}, promote=True)
+    scoring.score_all(engine, after_run=lambda e, r: None)
+    assert _scalar(engine, "SELECT COUNT(*) FROM risk_scores") == 2 * 7043
+    assert _scalar(engine, "SELECT COUNT(*) FROM customers WHERE risk_score_prev IS NULL") == 0
+
+
+def test_cancelled_run_leaves_nothing_visible(engine: Engine) -> None:
+    cancel = threading.Event()
+
+    def progress(fraction: float, message: str) -> None:
+        if fraction > 0.2:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        scoring.score_all(engine, chunk_size=1000, progress=progress, cancel=cancel)
+    assert _scalar(engine, "SELECT COUNT(*) FROM risk_scores") == 0
+    assert _scalar(engine, "SELECT COUNT(*) FROM customers WHERE risk_score IS NOT NULL") == 0
+    assert scoring.list_runs(engine)[0].status == "cancelled"
+
+
+def test_a_second_concurrent_run_is_refused(engine: Engine) -> None:
+    # Hold the run lock the way a running desktop would, with a run row that names it.
+    with scoring._run_lock(engine) as locked:
+        assert locked
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO scoring_runs (model_version_id, status, started_by, started_at,"
+                    " customers_scored, band_counts, score_distribution) VALUES "
+                    "(1, 'running', 'carol', :t, 0, '{}', '{}')"
+                ),
+                {"t": "2026-11-26 08:30:00"},
+            )
+        expected = "started by carol at 2026-11-26 08:30 is in progress"
+        with pytest.raises(ConflictError, match=expected):
+            scoring.score_all(engine)
+    # Once the holder is gone its run is marked failed and a new run goes ahead.
+    run = scoring.score_all(engine, after_run=lambda e, r: None)
+    statuses = [r.status for r in scoring.list_runs(engine)]
+    assert statuses == ["completed", "failed"]
+    assert run.customers_scored == 7043
+
+
+KILLED_RUN = textwrap.dedent(
+    """
+    import sys
+    from churndesk.db.engine import make_engine
+    from churndesk.services.scoring import score_all
+
+    def progress(fraction, message):
+        if fraction > 0.3:
+            print("HALFWAY", flush=True)
+            sys.stdin.readline()  # wait here until the parent kills us
+
+    score_all(make_engine(sys.argv[1]), chunk_size=500, progress=progress)
+    """
+)
+
+
+def test_a_killed_run_leaves_the_previous_scores(engine: Engine) -> None:
+    first = scoring.score_all(engine, after_run=lambda e, r: None)
+    before = _scalar(engine, "SELECT SUM(risk_score) FROM customers")
+    url = engine.url.render_as_string(hide_password=False)
+    with subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "HALFWAY"
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+    assert _scalar(engine, "SELECT COUNT(*) FROM risk_scores") == 7043
+    assert _scalar(engine, f"SELECT COUNT(*) FROM risk_scores WHERE run_id <> {first.id}") == 0
+    assert _scalar(engine, "SELECT SUM(risk_score) FROM customers") == before
+    # The next run notices the dead one and goes ahead.
+    scoring.score_all(engine, after_run=lambda e, r: None)
+    statuses = [r.status for r in scoring.list_runs(engine)]
+    assert statuses == ["completed", "failed", "completed"]
+
+
+def test_an_edited_customer_is_rescored_at_once(engine: Engine) -> None:
+    from churndesk.db.engine import session_factory
+    from churndesk.services.customers import get_customer_by_external_id, update_customer
+
+    with session_factory(engine)() as session:
+        customer = get_customer_by_external_id(session, "7590-VHVEG")
+    assert customer.risk_score is None
+    updated = update_customer(
+        engine,
+        customer.id,
+        {"monthly_revenue": 99.5},
+        expected_version=customer.version,
+        after_save=scoring.rescore_after_save,
+    )
+    assert updated.monthly_revenue == 99.5
+    with session_factory(engine)() as session:
+        rescored = get_customer_by_external_id(session, "7590-VHVEG")
+    assert rescored.risk_score is not None
+    assert rescored.risk_band is not None
+    history = f"SELECT COUNT(*) FROM risk_scores WHERE customer_id = {customer.id}"
+    assert _scalar(engine, history) == 1
