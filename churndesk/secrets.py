@@ -7,10 +7,10 @@ ChurndeskError that says so, rather than silently falling back to a plain-text f
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-import keyring
-import keyring.errors
-from sqlalchemy.engine import URL
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 from churndesk.errors import ChurndeskError
 
@@ -24,6 +24,9 @@ def database_key(url: URL) -> str:
 
 
 def get_secret(key: str, username: str) -> str | None:
+    import keyring  # imported on first use: it costs 0.1 s of start-up
+    import keyring.errors
+
     try:
         return keyring.get_password(f"{SERVICE}/{key}", username)
     except keyring.errors.KeyringError as exc:
@@ -32,6 +35,9 @@ def get_secret(key: str, username: str) -> str | None:
 
 
 def set_secret(key: str, username: str, secret: str) -> None:
+    import keyring
+    import keyring.errors
+
     try:
         keyring.set_password(f"{SERVICE}/{key}", username, secret)
     except keyring.errors.KeyringError as exc:
@@ -43,6 +49,9 @@ def set_secret(key: str, username: str, secret: str) -> None:
 
 
 def delete_secret(key: str, username: str) -> None:
+    import keyring
+    import keyring.errors
+
     try:
         keyring.delete_password(f"{SERVICE}/{key}", username)
     except keyring.errors.PasswordDeleteError:

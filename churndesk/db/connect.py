@@ -16,8 +16,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from churndesk import secrets
-from churndesk.db import migrate
 from churndesk.db.engine import make_engine, parse_url
+from churndesk.db.schema_version import HEAD_REVISION, read_revision
 from churndesk.errors import DatabaseUnavailable
 from churndesk.progress import ProgressFn
 
@@ -71,7 +71,9 @@ def open_database(
         check_connection(engine)
         upgraded_from = None
         backup_path = None
-        if upgrade:
+        if upgrade and read_revision(engine) != HEAD_REVISION:
+            from churndesk.db import migrate  # Alembic is imported only when there is work
+
             upgraded_from, backup_path = migrate.upgrade_if_needed(
                 engine, backup=backup, progress=progress
             )

@@ -15,7 +15,6 @@ import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
-import psycopg
 from sqlalchemy import Connection, Engine, event, text
 
 log = logging.getLogger(__name__)
@@ -136,6 +135,8 @@ def listen_postgres(
     is re-opened after ``retry_s``; changes made meanwhile are missed, so callers refresh
     fully after a reconnect (``Changes(customers=True, ...)`` is delivered then).
     """
+    import psycopg  # only PostgreSQL desktops listen; SQLite ones never pay for the import
+
     url = engine.url.set(drivername="postgresql")
     conninfo = url.render_as_string(hide_password=False)
     first = True

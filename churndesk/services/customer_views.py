@@ -12,18 +12,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from churndesk.db.engine import session_factory
+from churndesk.db.models import ModelVersion, RiskScore
 from churndesk.db.queries import customers as q
 from churndesk.db.queries.customers import TABLE_COLUMNS, Cursor, CustomerQuery, Page
+from churndesk.services.customers import CustomerRecord, get_customer
 
 __all__ = [
     "TABLE_COLUMNS",
     "Cursor",
+    "CustomerDetail",
     "CustomerQuery",
     "FilterChoices",
+    "HistoryPoint",
     "Page",
     "View",
+    "customer_detail",
     "customer_page",
     "filter_choices",
     "load_view",
@@ -50,11 +56,15 @@ class FilterChoices:
 
 
 def load_view(
-    engine: Engine, query: CustomerQuery, *, cancel: threading.Event | None = None
+    engine: Engine,
+    query: CustomerQuery,
+    *,
+    cancel: threading.Event | None = None,
+    limit: int | None = None,
 ) -> View:
-    """All ids of the view in display order (one streamed query; 8 MB per million rows)."""
+    """The ids of the view in display order (8 MB per million rows); with ``limit`` the first."""
     with engine.connect() as connection:
-        return View(query, q.ordered_ids(connection, query, cancel))
+        return View(query, q.ordered_ids(connection, query, cancel, limit=limit))
 
 
 def rows_by_ids(engine: Engine, ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
@@ -83,3 +93,66 @@ def filter_choices(engine: Engine) -> FilterChoices:
             tuple(q.filter_choices(connection, "plan")),
             tuple(q.filter_choices(connection, "owner")),
         )
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    """One score in a customer's risk history."""
+
+    scored_at: Any
+    score: float
+    band: str
+    model_version_id: int
+    model_label: str
+    revenue_at_risk: float | None
+    drivers: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class CustomerDetail:
+    record: CustomerRecord
+    history: tuple[HistoryPoint, ...]
+
+    @property
+    def drivers(self) -> tuple[dict[str, Any], ...]:
+        """The top drivers of the latest score (empty before the first scoring run)."""
+        return self.history[-1].drivers if self.history else ()
+
+
+def customer_detail(
+    engine: Engine, customer_id: int, *, history_limit: int = 500
+) -> CustomerDetail:
+    """The customer with its risk history, oldest first. Raises NotFoundError if deleted."""
+    maker = session_factory(engine)
+    with maker() as session:
+        record = get_customer(session, customer_id)
+        stmt = (
+            select(
+                RiskScore.scored_at,
+                RiskScore.score,
+                RiskScore.band,
+                RiskScore.model_version_id,
+                ModelVersion.name,
+                ModelVersion.version,
+                RiskScore.revenue_at_risk,
+                RiskScore.drivers,
+            )
+            .join(ModelVersion, ModelVersion.id == RiskScore.model_version_id)
+            .where(RiskScore.customer_id == customer_id)
+            .order_by(RiskScore.scored_at.desc(), RiskScore.id.desc())
+            .limit(history_limit)
+        )
+        rows = session.execute(stmt).all()
+    history = tuple(
+        HistoryPoint(
+            scored_at=row[0],
+            score=float(row[1]),
+            band=row[2],
+            model_version_id=int(row[3]),
+            model_label=f"{row[4]} v{row[5]}",
+            revenue_at_risk=row[6],
+            drivers=tuple(row[7] or ()),
+        )
+        for row in reversed(rows)
+    )
+    return CustomerDetail(record, history)

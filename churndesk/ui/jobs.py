@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from churndesk.errors import Cancelled, ConflictError
+from churndesk.errors import Cancelled, ChurndeskError
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class JobWorker(QObject):
         self.title = title
         self._fn = fn
         self.cancel_event = threading.Event()
+        self.done = False
         self._last_percent = -1
 
     def _report(self, fraction: float, text: str) -> None:
@@ -52,18 +53,22 @@ class JobWorker(QObject):
             result = self._fn(progress=self._report, cancel=self.cancel_event)
         except Cancelled:
             self.cancelled.emit()
+        except ChurndeskError as exc:  # a user error: the message is shown, no traceback needed
+            log.info("job %r: %s", self.title, exc.user_message)
+            self.failed.emit(exc)
         except Exception as exc:  # a job's error must never kill the app
             log.exception("job %r failed", self.title)
             self.failed.emit(exc)
         else:
             self.succeeded.emit(result)
         finally:
+            self.done = True
             self.finished.emit()
 
 
 @dataclass
 class _Running:
-    thread: QThread
+    thread: QThread | None
     worker: JobWorker
     lane: str
 
@@ -71,8 +76,9 @@ class _Running:
 class JobRunner(QObject):
     """Owns the running jobs; the GUI-thread face of background work.
 
-    Lanes: ``write`` runs one job at a time (SQLite has one writer), ``read`` jobs run beside
-    it so opening a customer never waits behind a million-row scoring run.
+    Lanes: ``write`` runs one job at a time (SQLite has one writer) and queues the rest in
+    order; ``read`` jobs run at once beside it, so opening a customer never waits behind a
+    million-row scoring run.
     """
 
     job_started = Signal(object)
@@ -82,36 +88,55 @@ class JobRunner(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._running: dict[JobWorker, _Running] = {}
+        self._queued: list[JobWorker] = []
 
     def start(self, title: str, fn: JobFn, *, lane: str = "write") -> JobWorker:
-        """Start ``fn`` on a new thread; connect to the returned worker's signals first thing.
+        """Run ``fn`` on a new thread, or queue it behind the running write job.
 
-        Signals are emitted only after the thread starts, which happens on the next event-loop
-        turn, so connections made right after ``start`` returns are never missed.
+        Connect to the returned worker's signals right away: nothing is emitted before the next
+        event-loop turn, so those connections never miss a signal.
         """
-        if lane == "write" and self.busy("write"):
-            running = next(r.worker.title for r in self._running.values() if r.lane == "write")
-            raise ConflictError(f"'{running}' is still running; wait for it or cancel it first.")
         worker = JobWorker(title, fn)
-        thread = QThread(self)
-        thread.setObjectName(f"job: {title}")
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        worker.finished.connect(thread.quit)
-        thread.finished.connect(self._on_thread_finished)
-        self._running[worker] = _Running(thread, worker, lane)
-        was_busy = len(self._running) > 1
-        QTimer.singleShot(0, thread.start)
+        was_busy = self.busy()
+        self._running[worker] = _Running(None, worker, lane)
+        if lane == "write" and self._write_thread_active():
+            self._queued.append(worker)
+        else:
+            self._launch(worker)
         self.job_started.emit(worker)
         if not was_busy:
             self.busy_changed.emit(True)
         return worker
+
+    def _write_thread_active(self) -> bool:
+        return any(
+            r.lane == "write" and r.thread is not None and not r.worker.done
+            for r in self._running.values()
+        )
+
+    def _launch(self, worker: JobWorker) -> None:
+        thread = QThread(self)
+        thread.setObjectName(f"job: {worker.title}")
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.finished.connect(thread.quit)
+        worker.finished.connect(self._on_worker_finished)
+        thread.finished.connect(self._on_thread_finished)
+        self._running[worker].thread = thread
+        QTimer.singleShot(0, thread.start)
 
     def busy(self, lane: str | None = None) -> bool:
         return any(lane is None or r.lane == lane for r in self._running.values())
 
     def workers(self) -> list[JobWorker]:
         return list(self._running)
+
+    @Slot()
+    def _on_worker_finished(self) -> None:
+        # The next write job may start as soon as the previous one has reported, without
+        # waiting for its thread to wind down.
+        if self._queued and not self._write_thread_active():
+            self._launch(self._queued.pop(0))
 
     @Slot()
     def _on_thread_finished(self) -> None:
@@ -126,14 +151,21 @@ class JobRunner(QObject):
             self.busy_changed.emit(False)
 
     def cancel_all(self) -> None:
+        for worker in self._queued:
+            worker.cancel_event.set()
         for running in self._running.values():
             running.worker.cancel_event.set()
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Cancel every job and wait (bounded) for its thread; True if all stopped."""
+        """Cancel every job, drop the queued ones, and wait (bounded) for the threads."""
         self.cancel_all()
+        for worker in self._queued:
+            self._running.pop(worker, None)
+            worker.deleteLater()
+        self._queued.clear()
         stopped = True
         for running in list(self._running.values()):
-            running.thread.quit()
-            stopped = running.thread.wait(timeout_ms) and stopped
+            if running.thread is not None:
+                running.thread.quit()
+                stopped = running.thread.wait(timeout_ms) and stopped
         return stopped

@@ -59,7 +59,8 @@ class MainWindow(QMainWindow):
         self.navigation.setMaximumWidth(220)
         self.navigation.setStyleSheet("QListWidget#navigation::item { padding: 6px 10px; }")
         self.pages = QStackedWidget()
-        self.customers_pane = CustomersPane(database.engine, self.jobs)
+        self.customers_pane = CustomersPane(database.engine, self.jobs, username)
+        self.customers_pane.import_requested.connect(self.open_import_wizard)
         self._page_widgets: dict[str, QWidget] = {
             "customers": self.customers_pane,
             "models": coming_page(
@@ -100,6 +101,11 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        self.import_action = QAction("&Import customers…", self)
+        self.import_action.setShortcut(QKeySequence("Ctrl+I"))
+        self.import_action.triggered.connect(self.open_import_wizard)
+        file_menu.addAction(self.import_action)
+        file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -156,6 +162,15 @@ class MainWindow(QMainWindow):
         worker = self.jobs.start("_overview", count, lane="read")
         worker.succeeded.connect(self._on_overview_succeeded)
         worker.failed.connect(self._on_job_failed)
+
+    @Slot()
+    def open_import_wizard(self) -> QWidget:
+        from churndesk.ui.panes.import_wizard import ImportWizard
+
+        wizard = ImportWizard(self.database.engine, self.jobs, self.username, self)
+        wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        wizard.show()
+        return wizard
 
     @Slot(object)
     def _on_overview_succeeded(self, overview: Overview) -> None:

@@ -18,7 +18,7 @@ def demo_database(folder: Path, customers: int = 2000) -> Database:
     from churndesk.services.demo import create_demo_database
 
     url = sqlite_url(folder / "preview.sqlite3")
-    create_demo_database(url, customers, seed=0)
+    create_demo_database(url, customers, seed=0, score=True)
     return open_database(url)
 
 

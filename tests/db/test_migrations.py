@@ -143,3 +143,9 @@ def test_sqlite_backup_is_a_consistent_copy(db_url: str) -> None:
             assert connection.scalar(text("SELECT external_id FROM customers")) == "c-1"
     finally:
         copy.dispose()
+
+
+def test_schema_version_constant_names_the_newest_migration() -> None:
+    from churndesk.db.schema_version import HEAD_REVISION
+
+    assert migrate.head_revision() == HEAD_REVISION

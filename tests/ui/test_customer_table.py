@@ -134,6 +134,10 @@ def _pane(qtbot, jobs: JobRunner, database: Database) -> CustomersPane:
     pane.show_overview(Overview(customers=1000, churned=100, models=0, scoring_runs=0))
     with qtbot.waitSignal(pane.model.view_loaded, timeout=10_000):
         pane.load()
+    assert pane.model.rowCount() == 900  # by default only active customers (10 % churned)
+    assert pane.count_label.text().startswith("900 active customers")
+    with qtbot.waitSignal(pane.model.view_loaded, timeout=10_000):
+        pane.filters.status.setCurrentIndex(0)  # all statuses
     return pane
 
 
@@ -170,7 +174,7 @@ def test_no_match_state_offers_to_clear_filters(qtbot, jobs, populated) -> None:
     assert pane._table_stack.currentWidget() is pane.no_match
     with qtbot.waitSignal(pane.model.view_loaded, timeout=10_000):
         qtbot.mouseClick(pane.no_match.action_button, Qt.MouseButton.LeftButton)
-    assert pane.model.rowCount() == 1000
+    assert pane.model.rowCount() == 900  # back to the default: every active customer
     assert pane._table_stack.currentWidget() is pane.table
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from PySide6.QtCore import QObject, QThread, Slot
 
-from churndesk.errors import Cancelled, ChurndeskError, ConflictError
+from churndesk.errors import Cancelled, ChurndeskError
 from churndesk.progress import ProgressFn, check_cancel
 from churndesk.ui.jobs import JobRunner
 
@@ -105,21 +104,27 @@ def test_cancel_stops_a_job_between_chunks(qtbot) -> None:
     assert chunks == []
 
 
-def test_write_lane_runs_one_job_at_a_time(qtbot) -> None:
+def test_write_jobs_queue_in_order_while_reads_run_beside(qtbot) -> None:
     runner = JobRunner()
     release = threading.Event()
+    order: list[str] = []
 
     def blocker(progress: ProgressFn, cancel: threading.Event) -> None:
         release.wait(timeout=10)
+        order.append("import")
 
-    first = runner.start("import customers", blocker)
-    with pytest.raises(ConflictError, match="import customers"):
-        runner.start("score", blocker)
-    reader = runner.start("_read", lambda progress, cancel: "read", lane="read")
-    assert runner.busy("read")
+    def second(progress: ProgressFn, cancel: threading.Event) -> None:
+        order.append("score")
+
+    runner.start("import customers", blocker)
+    queued = runner.start("score", second)
+    reader = runner.start("_read", lambda progress, cancel: order.append("read"), lane="read")
+    qtbot.waitUntil(lambda: "read" in order, timeout=10_000)
+    assert order == ["read"]  # the read ran while the write lane was blocked
+    assert queued is not reader
     release.set()
     qtbot.waitUntil(lambda: not runner.busy(), timeout=10_000)
-    assert first is not reader
+    assert order == ["read", "import", "score"]
 
 
 def test_shutdown_cancels_and_waits(qtbot) -> None:

@@ -174,17 +174,31 @@ def _id_selects(query: CustomerQuery, dialect: str) -> list[Select[Any]]:
 
 
 def ordered_ids(
-    connection: Connection, query: CustomerQuery, cancel: threading.Event | None = None
+    connection: Connection,
+    query: CustomerQuery,
+    cancel: threading.Event | None = None,
+    *,
+    limit: int | None = None,
 ) -> np.ndarray:
-    """All ids of the view in display order, as int64 (8 MB for a million customers)."""
+    """The ids of the view in display order, as int64 (8 MB for a million customers).
+
+    With ``limit``, only the first ``limit`` ids: what the screen needs before the rest arrive.
+    """
     dialect = connection.dialect.name
-    parts = []
+    parts: list[np.ndarray] = []
+    found = 0
     for stmt in _id_selects(query, dialect):
         check_cancel(cancel)
+        if limit is not None:
+            if found >= limit:
+                break
+            stmt = stmt.limit(limit - found)
         if dialect == "postgresql":
-            parts.append(_ids_postgres(connection, stmt))
+            part = _ids_postgres(connection, stmt)
         else:
-            parts.append(_ids_generic(connection, stmt))
+            part = _ids_dbapi(connection, stmt)
+        parts.append(part)
+        found += len(part)
     check_cancel(cancel)
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
@@ -212,10 +226,21 @@ def _ids_postgres(connection: Connection, stmt: Select[Any]) -> np.ndarray:
     return np.frombuffer(body, dtype=_COPY_ROW)["id"].astype(np.int64)
 
 
-def _ids_generic(connection: Connection, stmt: Select[Any]) -> np.ndarray:
-    result = connection.execute(stmt)
-    ids = np.fromiter((row[0] for row in result), dtype=np.int64)
-    return ids
+def _ids_dbapi(connection: Connection, stmt: Select[Any]) -> np.ndarray:
+    """Fetch through the driver's cursor: SQLAlchemy's per-row result processing tripled the
+    time for a million ids (about 3 s against 1 s here)."""
+    compiled = stmt.compile(dialect=connection.dialect)
+    params = compiled.construct_params()
+    positional = [params[name] for name in (compiled.positiontup or ())]
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        cursor.execute(str(compiled), positional)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
 
 
 def count(connection: Connection, query: CustomerQuery) -> int:

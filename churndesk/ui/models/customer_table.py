@@ -54,16 +54,16 @@ class Column:
 
 COLUMNS: tuple[Column, ...] = (
     Column("name", "Name", "name"),
+    Column("risk_score", "Risk", "risk_score", numeric=True),
+    Column("risk_band", "Band", "risk_band"),
+    Column("trend", "Trend", None, numeric=True),
+    Column("revenue_at_risk", "Revenue at risk", "revenue_at_risk", numeric=True),
+    Column("monthly_revenue", "Monthly revenue", "monthly_revenue", numeric=True),
     Column("external_id", "Customer ID", "external_id"),
     Column("segment", "Segment", "segment"),
     Column("plan", "Plan", "plan"),
     Column("status", "Status", "status"),
     Column("owner", "Owner", "owner"),
-    Column("monthly_revenue", "Monthly revenue", "monthly_revenue", numeric=True),
-    Column("risk_score", "Risk", "risk_score", numeric=True),
-    Column("risk_band", "Band", "risk_band"),
-    Column("trend", "Trend", None, numeric=True),
-    Column("revenue_at_risk", "Revenue at risk", "revenue_at_risk", numeric=True),
 )
 
 
@@ -82,6 +82,7 @@ class CustomerTableModel(QAbstractTableModel):
     """Rows of one CustomerQuery; call :meth:`set_query` to change sort or filters."""
 
     view_loaded = Signal(int)
+    first_rows_shown = Signal()
     loading_changed = Signal(bool)
     load_failed = Signal(object)
 
@@ -109,6 +110,7 @@ class CustomerTableModel(QAbstractTableModel):
         self._generation = 0
         self._loading = False
         self._keep_rows = False
+        self._partial = False
         self._view_cancel: threading.Event | None = None
 
     # -- the view ----------------------------------------------------------------------------
@@ -136,6 +138,17 @@ class CustomerTableModel(QAbstractTableModel):
         self._keep_rows = keep_rows
         self._set_loading(True)
         engine, query, generation = self._engine, self._query, self._generation
+        self._partial = False
+        if not keep_rows:
+            # The first screenful comes from a LIMIT query in milliseconds; the full id list
+            # (a second or so for a million rows) follows and extends it.
+            first = self._page_size * 2
+
+            def load_first(progress: ProgressFn, cancel: threading.Event) -> tuple[int, View]:
+                return generation, customer_views.load_view(engine, query, limit=first)
+
+            quick = self._jobs.start("_customers_first", load_first, lane="read")
+            quick.succeeded.connect(self._on_first_rows_succeeded)
 
         def load(progress: ProgressFn, cancel: threading.Event) -> tuple[int, View]:
             return generation, customer_views.load_view(engine, query, cancel=cancel)
@@ -146,18 +159,38 @@ class CustomerTableModel(QAbstractTableModel):
         worker.failed.connect(self._on_view_failed)
 
     @Slot(object)
+    def _on_first_rows_succeeded(self, result: tuple[int, View]) -> None:
+        generation, view = result
+        if generation != self._generation or not self._loading:
+            return  # superseded, or the full view is already here
+        self.beginResetModel()
+        self._ids = view.ids
+        self._drop_cache()
+        self.endResetModel()
+        self._partial = True
+        self.first_rows_shown.emit()
+
+    @Slot(object)
     def _on_view_succeeded(self, result: tuple[int, View]) -> None:
         generation, view = result
         if generation != self._generation:
             return  # superseded by a newer sort or filter
         self._view_cancel = None
-        if self._keep_rows and len(self._ids):
+        shown = len(self._ids)
+        if self._partial and np.array_equal(view.ids[:shown], self._ids):
+            # Extend the first screenful in place: the rows on screen and their cache stay.
+            if len(view.ids) > shown:
+                self.beginInsertRows(QModelIndex(), shown, len(view.ids) - 1)
+                self._ids = view.ids
+                self.endInsertRows()
+        elif self._keep_rows and len(self._ids):
             self._replace_keeping_rows(view.ids)
         else:
             self.beginResetModel()
             self._ids = view.ids
             self._drop_cache()
             self.endResetModel()
+        self._partial = False
         self._set_loading(False)
         self.view_loaded.emit(len(self._ids))
 

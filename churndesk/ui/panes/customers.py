@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSplitter,
     QStackedLayout,
     QTableView,
     QVBoxLayout,
@@ -26,11 +27,14 @@ from churndesk.services.overview import Overview
 from churndesk.ui.delegates import BandBadgeDelegate
 from churndesk.ui.jobs import JobRunner
 from churndesk.ui.models.customer_table import COLUMNS, CUSTOMER_ID_ROLE, CustomerTableModel
+from churndesk.ui.panes.customer_detail import CustomerDetailPane
 from churndesk.ui.panes.placeholder import MessagePage
 
 SEARCH_DELAY_MS = 250
 BANDS = ("low", "medium", "high", "critical")
 STATUSES = ("active", "churned")
+# Analysts open churndesk to see who may leave: customers who already left are one click away.
+DEFAULT_QUERY = CustomerQuery(status="active")
 
 
 class FilterBar(QWidget):
@@ -59,6 +63,7 @@ class FilterBar(QWidget):
         self.risk_min = self._spin("risk_min", 0.0, "Risk ≥ ")
         self.risk_max = self._spin("risk_max", 100.0, "Risk ≤ ")
         self.clear_button = QPushButton("Clear filters")
+        self.clear_button.setToolTip("Back to every active customer")
         top.addWidget(self.search, 1)
         top.addWidget(self.risk_min)
         top.addWidget(self.risk_max)
@@ -80,6 +85,9 @@ class FilterBar(QWidget):
         self.search.textChanged.connect(self._search_timer.start)
         self.search.returnPressed.connect(self._on_search_return_pressed)
         self.clear_button.clicked.connect(self.clear)
+        self.status.blockSignals(True)
+        self.status.setCurrentIndex(self.status.findData(DEFAULT_QUERY.status))
+        self.status.blockSignals(False)
 
     def _combo(self, name: str, label: str, values: tuple[str, ...] = ()) -> QComboBox:
         combo = QComboBox()
@@ -140,7 +148,8 @@ class FilterBar(QWidget):
         )
 
     def is_filtered(self) -> bool:
-        return self.query(CustomerQuery()) != CustomerQuery()
+        """True when the view differs from the default (active customers)."""
+        return self.query(CustomerQuery()) != DEFAULT_QUERY
 
     @Slot()
     def clear(self) -> None:
@@ -150,6 +159,7 @@ class FilterBar(QWidget):
         self.search.clear()
         for combo in widgets:
             combo.setCurrentIndex(0)
+        self.status.setCurrentIndex(self.status.findData(DEFAULT_QUERY.status))
         self.risk_min.setValue(0.0)
         self.risk_max.setValue(100.0)
         for widget in (*widgets, self.risk_min, self.risk_max, self.search):
@@ -166,10 +176,14 @@ class CustomersPane(QWidget):
     """Filter bar over the customer table, with empty states for a new database."""
 
     customer_activated = Signal(int)
+    import_requested = Signal()
 
-    def __init__(self, engine: Any, jobs: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, engine: Any, jobs: JobRunner, actor: str = "", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.model = CustomerTableModel(engine, jobs, parent=self)
+        self.detail = CustomerDetailPane(engine, jobs, actor)
         self.filters = FilterBar()
         self.count_label = QLabel("")
         self.count_label.setObjectName("customer_count")
@@ -192,6 +206,9 @@ class CustomersPane(QWidget):
         header.setSortIndicator(
             [c.key for c in COLUMNS].index("risk_score"), Qt.SortOrder.DescendingOrder
         )
+        metrics = header.fontMetrics()
+        for index, column in enumerate(COLUMNS):
+            header.resizeSection(index, max(70, metrics.horizontalAdvance(column.title) + 28))
         header.resizeSection(0, 220)
         self.band_delegate = BandBadgeDelegate(self.table)
         self.table.setItemDelegateForColumn(
@@ -212,14 +229,26 @@ class CustomersPane(QWidget):
         self.no_match.action_triggered.connect(self.filters.clear)
         self._table_stack.addWidget(self.table)
         self._table_stack.addWidget(self.no_match)
-        table_layout.addLayout(self._table_stack)
+        table_area = QWidget()
+        table_area.setLayout(self._table_stack)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("customers_splitter")
+        self.splitter.addWidget(table_area)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setCollapsible(0, False)
+        self.splitter.setSizes([880, 360])
+        table_layout.addWidget(self.splitter, 1)
 
         self.empty = MessagePage(
             "No customers yet",
             "Import a CSV export from your CRM or billing system (File ▸ Import customers, or "
             "`churndesk import customers FILE`), or create a demo database with "
             "`churndesk demo`.",
+            action="Import customers…",
         )
+        self.empty.action_triggered.connect(self.import_requested)
         self._stack = QStackedLayout(self)
         self._stack.addWidget(self.table_page)
         self._stack.addWidget(self.empty)
@@ -228,6 +257,7 @@ class CustomersPane(QWidget):
         self.model.view_loaded.connect(self._on_model_view_loaded)
         self.model.loading_changed.connect(self._on_model_loading_changed)
         self.table.activated.connect(self._on_table_activated)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
         QShortcut(QKeySequence.StandardKey.Find, self, self._focus_search)
         self._has_customers = True
 
@@ -261,7 +291,11 @@ class CustomersPane(QWidget):
     def _on_model_view_loaded(self, rows: int) -> None:
         filtered = self.filters.is_filtered()
         noun = "customer" if rows == 1 else "customers"
-        self.count_label.setText(f"{rows:,} {noun}" + (" match" if filtered else ""))
+        if filtered:
+            text = f"{rows:,} {noun} match"
+        else:
+            text = f"{rows:,} active {noun} (customers who left: choose Status ▸ churned)"
+        self.count_label.setText(text)
         self._table_stack.setCurrentWidget(self.table if rows or not filtered else self.no_match)
 
     @Slot(bool)
@@ -274,6 +308,12 @@ class CustomersPane(QWidget):
         customer_id = index.data(CUSTOMER_ID_ROLE)
         if customer_id is not None:
             self.customer_activated.emit(int(customer_id))
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_current_row_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        customer_id = current.data(CUSTOMER_ID_ROLE) if current.isValid() else None
+        if customer_id != self.detail.record_id():
+            self.detail.show_customer(None if customer_id is None else int(customer_id))
 
     @Slot()
     def _focus_search(self) -> None:

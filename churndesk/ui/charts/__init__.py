@@ -1,0 +1,1 @@
+"""pyqtgraph charts; each takes plain data from services and nothing else."""

@@ -1,0 +1,94 @@
+"""The import wizard end to end on the real Telco file, and its error and cancel paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QWizard
+from sqlalchemy import func, select
+
+from churndesk.db.connect import Database
+from churndesk.db.models import Customer
+from churndesk.ui.panes.import_wizard import NOT_IMPORTED, ImportWizard
+
+
+def _count(database: Database) -> tuple[int, int]:
+    with database.engine.connect() as connection:
+        total = connection.scalar(select(func.count()).select_from(Customer)) or 0
+        churned = connection.scalar(
+            select(func.count()).select_from(Customer).where(Customer.status == "churned")
+        )
+    return int(total), int(churned or 0)
+
+
+def _wizard(qtbot, database: Database, jobs) -> ImportWizard:
+    wizard = ImportWizard(database.engine, jobs, "alice")
+    qtbot.addWidget(wizard)
+    wizard.show()
+    return wizard
+
+
+def test_telco_file_imports_end_to_end(qtbot, database, jobs, telco_csv: Path) -> None:
+    wizard = _wizard(qtbot, database, jobs)
+    wizard.file_page.path_edit.setText(str(telco_csv))
+    wizard.next()
+    assert wizard.currentPage() is wizard.mapping_page
+    page = wizard.mapping_page
+    # The Telco layout is recognised: the ID, revenue and churn columns are mapped.
+    assert page.combos["external_id"].currentText() == "customerID"
+    assert page.combos["monthly_revenue"].currentText() == "MonthlyCharges"
+    assert page.combos["status"].currentText() == "Churn"
+    assert page.combos["email"].currentText() == NOT_IMPORTED
+    assert page.preview_table.rowCount() > 0
+    assert "Telco" in page.layout_label.text()
+    assert page.isComplete()
+    wizard.next()
+    qtbot.waitUntil(lambda: wizard.currentPage() is wizard.result_page, timeout=60_000)
+    assert "7,043 new" in wizard.result_page.summary.text()
+    assert _count(database) == (7043, 1869)
+
+
+def test_unmapping_the_id_column_blocks_the_import(qtbot, database, jobs, telco_csv) -> None:
+    wizard = _wizard(qtbot, database, jobs)
+    wizard.file_page.path_edit.setText(str(telco_csv))
+    wizard.next()
+    page = wizard.mapping_page
+    page.combos["external_id"].setCurrentIndex(0)
+    assert not page.isComplete()
+    assert page.problems.text()
+    assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
+
+
+def test_unreadable_file_is_explained_on_the_first_page(qtbot, database, jobs, tmp_path) -> None:
+    binary = tmp_path / "picture.csv"
+    binary.write_bytes(bytes(range(256)) * 40)
+    wizard = _wizard(qtbot, database, jobs)
+    wizard.file_page.path_edit.setText(str(binary))
+    wizard.next()
+    assert wizard.currentPage() is wizard.file_page
+    assert "binary" in wizard.file_page.message.text().lower()
+
+
+def test_bad_rows_are_listed_and_the_report_can_be_saved(qtbot, database, jobs, tmp_path) -> None:
+    source = tmp_path / "crm.csv"
+    source.write_text(
+        "external_id,name,email,monthly_revenue\n"
+        "A1,<b>Bold</b> Ltd,a1@example.com,10\n"
+        "A2,Bad Revenue,a2@example.com,-5\n"
+        "A3,Bad Mail,not-an-email,7\n",
+        encoding="utf-8",
+    )
+    wizard = _wizard(qtbot, database, jobs)
+    wizard.file_page.path_edit.setText(str(source))
+    wizard.next()
+    wizard.next()
+    qtbot.waitUntil(lambda: wizard.currentPage() is wizard.result_page, timeout=60_000)
+    page = wizard.result_page
+    assert "2 rejected" in page.summary.text()
+    assert page.errors.rowCount() == 2
+    columns = {page.errors.item(r, 1).text() for r in range(2)}
+    assert columns == {"monthly_revenue", "email"}
+    target = tmp_path / "saved-errors.csv"
+    wizard.save_error_report(target)
+    assert "not-an-email" in target.read_text(encoding="utf-8")
+    assert _count(database)[0] == 1
