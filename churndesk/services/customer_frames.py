@@ -153,11 +153,26 @@ def normalise_frame(frame: pd.DataFrame, attributes: Sequence[str]) -> pd.DataFr
         if pd.api.types.is_numeric_dtype(values):
             frame[column] = values.astype(np.float64)
             continue
+        if not _looks_numeric(values):
+            continue
         numbers = pd.to_numeric(values, errors="coerce")
         present = values.notna() & (values.astype(str).str.strip() != "")
         if present.any() and numbers[present].notna().all():
             frame[column] = numbers.astype(np.float64)
     return frame
+
+
+def _looks_numeric(values: pd.Series, sample: int = 200) -> bool:
+    """Cheap pre-check on a few distinct values: most text attributes fail on the first one."""
+    for value in values.dropna().unique()[:sample]:
+        text = str(value).strip()
+        if not text:
+            continue
+        try:
+            float(text)
+        except ValueError:
+            return False
+    return True
 
 
 def load_customer_frame(

@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 import getpass
 import json
+import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from churndesk.db.engine import session_factory
 from churndesk.db.models import Customer
-from churndesk.errors import NotFoundError, StaleEditError, ValidationError
+from churndesk.errors import ChurndeskError, NotFoundError, StaleEditError, ValidationError
 from churndesk.services import audit
 from churndesk.services.changes import Changes, publish
 from churndesk.services.customer_fields import (
@@ -60,6 +61,8 @@ EDITABLE_FIELDS: tuple[str, ...] = (*FIELDS, "attributes")
 AfterSave = Callable[[Session, int], None]
 
 Factory = Engine | sessionmaker[Session]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,22 @@ def _record(customer: Customer) -> CustomerRecord:
         created_at=_aware(customer.created_at),
         updated_at=_aware(customer.updated_at),
     )
+
+
+def _rescore(session: Session, customer_id: int) -> None:
+    """By default a saved customer is rescored at once with the active model, if there is one."""
+    from churndesk.services.scoring import rescore_after_save
+
+    try:
+        rescore_after_save(session, customer_id)
+    except ChurndeskError as exc:
+        # A damaged or unloadable model must never stop anyone from editing a customer; the
+        # next scoring run will score them.
+        log.warning("customer %s saved but not rescored: %s", customer_id, exc.user_message)
+
+
+def no_rescore(session: Session, customer_id: int) -> None:
+    """An ``after_save`` that skips rescoring (bulk tools that score afterwards anyway)."""
 
 
 def _factory(target: Factory) -> sessionmaker[Session]:
@@ -365,8 +384,7 @@ def create_customer(
                 entity_id=customer.id,
                 changes={k: [None, v] for k, v in cleaned.items()},
             )
-            if after_save is not None:
-                after_save(session, customer.id)
+            (after_save or _rescore)(session, customer.id)
             session.flush()
             session.refresh(customer)
             record = _record(customer)
@@ -425,8 +443,7 @@ def update_customer(
                 entity_id=customer_id,
                 changes=diff,
             )
-            if after_save is not None:
-                after_save(session, customer_id)
+            (after_save or _rescore)(session, customer_id)
             session.flush()
             session.refresh(customer)
             record = _record(customer)

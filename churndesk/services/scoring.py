@@ -168,16 +168,22 @@ class ChunkScores:
     drivers: list[str]  # JSON per customer
 
 
-def _drivers_json(names: np.ndarray, contribution: np.ndarray) -> list[str]:
+def _drivers_json(
+    features: Sequence[str], index: np.ndarray, contribution: np.ndarray
+) -> list[str]:
+    """Each customer's drivers as a JSON array, built from pre-quoted feature names.
+
+    Plain lists and one f-string per driver are several times faster than json.dumps of a list
+    of dicts per customer, which mattered at a million customers.
+    """
+    quoted = [json.dumps(str(name)) for name in features]
     out = []
-    for row_names, row_values in zip(names, contribution, strict=True):
-        parts = []
-        for name, value in zip(row_names, row_values, strict=True):
-            sign = "+" if value > 0 else "-" if value < 0 else "0"
-            parts.append(
-                f'{{"feature":{json.dumps(str(name))},"direction":"{sign}",'
-                f'"magnitude":{round(float(abs(value)), 4)}}}'
-            )
+    for columns, values in zip(index.tolist(), contribution.tolist(), strict=True):
+        parts = [
+            f'{{"feature":{quoted[c]},"direction":"{"+" if v > 0 else "-" if v < 0 else "0"}",'
+            f'"magnitude":{abs(v):.4g}}}'
+            for c, v in zip(columns, values, strict=True)
+        ]
         out.append("[" + ",".join(parts) + "]")
     return out
 
@@ -199,7 +205,7 @@ def score_frame(loaded: LoadedModel, frame: pd.DataFrame, settings: ScoringSetti
         scores=scores,
         bands=bands,
         revenue_at_risk=revenue_at_risk,
-        drivers=_drivers_json(drivers.names, drivers.contribution),
+        drivers=_drivers_json(drivers.features, drivers.index, drivers.contribution),
     )
 
 
@@ -356,6 +362,7 @@ def _execute(
                     chunk.revenue_at_risk.tolist(),
                     strict=True,
                 ),
+                adapt=False,
             )
             all_scores.append(chunk.scores)
             for name, count in zip(

@@ -285,7 +285,6 @@ def test_an_edited_customer_is_rescored_at_once(engine: Engine) -> None:
         customer.id,
         {"monthly_revenue": 99.5},
         expected_version=customer.version,
-        after_save=scoring.rescore_after_save,
     )
     assert updated.monthly_revenue == 99.5
     with session_factory(engine)() as session:
