@@ -105,6 +105,10 @@ class MainWindow(QMainWindow):
         self.import_action.setShortcut(QKeySequence("Ctrl+I"))
         self.import_action.triggered.connect(self.open_import_wizard)
         file_menu.addAction(self.import_action)
+        open_action = QAction("&Open database…", self)
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self.open_other_database)
+        file_menu.addAction(open_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -162,6 +166,21 @@ class MainWindow(QMainWindow):
         worker = self.jobs.start("_overview", count, lane="read")
         worker.succeeded.connect(self._on_overview_succeeded)
         worker.failed.connect(self._on_job_failed)
+
+    @Slot()
+    def open_other_database(self) -> None:
+        """Switch to another database in a new window, closing this one."""
+        from churndesk.ui.app import remember
+        from churndesk.ui.panes.open_database import OpenDatabaseDialog
+
+        dialog = OpenDatabaseDialog(parent=self)
+        if dialog.exec() != OpenDatabaseDialog.DialogCode.Accepted or dialog.database is None:
+            return
+        remember(dialog.database.url)
+        window = MainWindow(dialog.database, self.username)
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        window.show()
+        self.close()
 
     @Slot()
     def open_import_wizard(self) -> QWidget:
@@ -223,4 +242,5 @@ class MainWindow(QMainWindow):
         save_layout(self, LAYOUT_KEY)
         self.live.stop()
         self.jobs.shutdown()
+        self.database.engine.dispose()
         super().closeEvent(event)
