@@ -626,7 +626,7 @@ def build_features(
             field_errors={c: "missing column" for c in missing},
         )
     reference = as_of if as_of is not None else schema.reference_date
-    ref = None if reference is None else pd.Timestamp(reference).normalize()
+    ref = _point_in_time(frame, None if reference is None else pd.Timestamp(reference).normalize())
     columns: dict[str, Any] = {}
     tenure_cache: dict[str, np.ndarray] = {}
 
@@ -660,7 +660,25 @@ def build_features(
     return pd.DataFrame(columns, index=frame.index, columns=list(schema.feature_names))
 
 
-def _months_before(column: pd.Series, ref: pd.Timestamp | None) -> np.ndarray:
+def _point_in_time(frame: pd.DataFrame, ref: pd.Timestamp | None) -> pd.Series | None:
+    """Per customer, the date their date features are measured at.
+
+    A customer who left stopped ageing when they left: measured at the reference date, their
+    signup-based tenure would keep growing while a stored tenure stays frozen, and the gap
+    between the two would tell the model who churned and how long ago (the synthetic demo
+    reached ROC-AUC 0.97 that way). So churned customers are measured at their churn date.
+    """
+    if ref is None:
+        return None
+    at = pd.Series(ref, index=frame.index, dtype="datetime64[ns]")
+    if "churned_at" in frame.columns:
+        left = to_datetime(frame["churned_at"]).dt.normalize()
+        earlier = left.notna() & (left < ref)
+        at = at.mask(earlier, left)
+    return at
+
+
+def _months_before(column: pd.Series, ref: pd.Series | None) -> np.ndarray:
     if ref is None:
         return np.full(len(column), np.nan)
     dates = to_datetime(column)
