@@ -28,6 +28,7 @@ from churndesk.ui.job_status import JobStatusWidget
 from churndesk.ui.jobs import JobRunner
 from churndesk.ui.live import LiveUpdates
 from churndesk.ui.panes.customers import CustomersPane
+from churndesk.ui.panes.models import ModelsPane
 from churndesk.ui.panes.placeholder import coming_page
 from churndesk.ui.state import restore_layout, save_layout
 
@@ -61,11 +62,10 @@ class MainWindow(QMainWindow):
         self.pages = QStackedWidget()
         self.customers_pane = CustomersPane(database.engine, self.jobs, username)
         self.customers_pane.import_requested.connect(self.open_import_wizard)
+        self.models_pane = ModelsPane(database.engine, self.jobs, username)
         self._page_widgets: dict[str, QWidget] = {
             "customers": self.customers_pane,
-            "models": coming_page(
-                "Models", "Train churn models, compare versions and choose the active one."
-            ),
+            "models": self.models_pane,
             "alerts": coming_page(
                 "Alerts", "Alert rules, open alerts and their lifecycle, and notifications."
             ),
@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         restore_layout(self, LAYOUT_KEY)
         self.live.data_changed.connect(self._on_live_data_changed)
         self.refresh_overview()
+        self.models_pane.refresh()
 
     # -- construction -----------------------------------------------------------------------
 
@@ -211,6 +212,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_live_data_changed(self, changes: Changes) -> None:
+        if changes.models:
+            self.models_pane.refresh()
         if changes.customers or changes.scores:
             if self._table_loaded:
                 self.customers_pane.refresh()
