@@ -293,3 +293,17 @@ def test_an_edited_customer_is_rescored_at_once(engine: Engine) -> None:
     assert rescored.risk_band is not None
     history = f"SELECT COUNT(*) FROM risk_scores WHERE customer_id = {customer.id}"
     assert _scalar(engine, history) == 1
+
+
+def test_large_runs_on_sqlite_rebuild_the_score_indexes(engine: Engine, monkeypatch) -> None:
+    from sqlalchemy import inspect
+
+    monkeypatch.setattr(scoring, "REBUILD_INDEXES_FROM", 1000)
+    scoring.score_all(engine, after_run=lambda e, r: None)
+    names = {ix["name"] for ix in inspect(engine).get_indexes("customers")}
+    assert {
+        "ix_customers_risk_score_id",
+        "ix_customers_risk_band_id",
+        "ix_customers_revenue_at_risk_id",
+    } <= names
+    assert _scalar(engine, "SELECT COUNT(*) FROM customers WHERE risk_score IS NULL") == 0
