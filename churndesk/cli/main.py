@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from churndesk import __version__
 from churndesk.cli import (
+    alert_commands,
     customers_commands,
     db_commands,
     demo_commands,
@@ -32,6 +33,7 @@ COMMAND_MODULES = (
     import_commands,
     model_commands,
     customers_commands,
+    alert_commands,
 )
 
 
