@@ -260,10 +260,16 @@ def _after_run(engine: Engine, run_id: int, after_run: AfterRun | None) -> None:
     hook = after_run
     if hook is None:
         try:
-            from churndesk.services.alerts import evaluate_rules
+            from churndesk.services.alerts import ensure_default_rules, evaluate_rules
         except ImportError:
             return
-        hook = evaluate_rules
+
+        def hook(engine: Engine, run_id: int) -> Any:
+            # A new database starts with the default rules, so alerts work before anyone
+            # configures them; a database whose rules were all deleted keeps none.
+            ensure_default_rules(engine)
+            return evaluate_rules(engine, run_id)
+
     try:
         hook(engine, run_id)
     except ChurndeskError:
