@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSplitter,
     QStackedWidget,
+    QSystemTrayIcon,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -27,6 +29,7 @@ from churndesk.ui.errors import show_error
 from churndesk.ui.job_status import JobStatusWidget
 from churndesk.ui.jobs import JobRunner
 from churndesk.ui.live import LiveUpdates
+from churndesk.ui.panes.alerts import AlertNotifier, AlertsPane, NotificationBanner
 from churndesk.ui.panes.customers import CustomersPane
 from churndesk.ui.panes.models import ModelsPane
 from churndesk.ui.panes.placeholder import coming_page
@@ -63,12 +66,16 @@ class MainWindow(QMainWindow):
         self.customers_pane = CustomersPane(database.engine, self.jobs, username)
         self.customers_pane.import_requested.connect(self.open_import_wizard)
         self.models_pane = ModelsPane(database.engine, self.jobs, username)
+        self.alerts_pane = AlertsPane(database.engine, self.jobs, username)
+        self.banner = NotificationBanner()
+        self.banner.show_button.clicked.connect(self._on_banner_show_clicked)
+        self.notifier = AlertNotifier(
+            database.engine, self.jobs, username, self.banner, tray=self._tray_icon(), parent=self
+        )
         self._page_widgets: dict[str, QWidget] = {
             "customers": self.customers_pane,
             "models": self.models_pane,
-            "alerts": coming_page(
-                "Alerts", "Alert rules, open alerts and their lifecycle, and notifications."
-            ),
+            "alerts": self.alerts_pane,
             "dashboard": coming_page(
                 "Dashboard", "Portfolio risk, revenue at risk and what changed since yesterday."
             ),
@@ -88,7 +95,13 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.pages)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([160, 1040])
-        self.setCentralWidget(splitter)
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.addWidget(self.banner)
+        central_layout.addWidget(splitter, 1)
+        self.splitter = splitter
+        self.setCentralWidget(central)
 
         self._build_menus()
         self._build_status_bar()
@@ -97,6 +110,8 @@ class MainWindow(QMainWindow):
         self.live.data_changed.connect(self._on_live_data_changed)
         self.refresh_overview()
         self.models_pane.refresh()
+        self.alerts_pane.refresh()
+        self.notifier.start()
 
     # -- construction -----------------------------------------------------------------------
 
@@ -168,6 +183,19 @@ class MainWindow(QMainWindow):
         worker.succeeded.connect(self._on_overview_succeeded)
         worker.failed.connect(self._on_job_failed)
 
+    def _tray_icon(self) -> QSystemTrayIcon | None:
+        """A tray icon where the desktop has a tray; elsewhere alerts use the in-window banner."""
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            return None
+        tray = QSystemTrayIcon(self.windowIcon(), self)
+        tray.setToolTip("churndesk")
+        tray.show()
+        return tray
+
+    @Slot()
+    def _on_banner_show_clicked(self) -> None:
+        self.show_page("alerts")
+
     @Slot()
     def open_other_database(self) -> None:
         """Switch to another database in a new window, closing this one."""
@@ -214,6 +242,9 @@ class MainWindow(QMainWindow):
     def _on_live_data_changed(self, changes: Changes) -> None:
         if changes.models:
             self.models_pane.refresh()
+        if changes.alerts or changes.scores:
+            self.alerts_pane.refresh()
+            self.notifier.poll()
         if changes.customers or changes.scores:
             if self._table_loaded:
                 self.customers_pane.refresh()

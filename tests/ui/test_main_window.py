@@ -57,12 +57,12 @@ def test_navigation_by_list_and_keyboard(qtbot, database: Database) -> None:
 def test_window_layout_is_remembered(qtbot, database: Database) -> None:
     window = _window(qtbot, database)
     window.resize(790, 580)
-    splitter = window.centralWidget()
+    splitter = window.splitter
     splitter.setSizes([80, 705])
     window.close()
     again = _window(qtbot, database)
     assert (again.width(), again.height()) == (790, 580)
-    assert again.centralWidget().sizes()[0] == 80
+    assert again.splitter.sizes()[0] == 80
 
 
 def test_error_messages_show_values_literally(qtbot) -> None:

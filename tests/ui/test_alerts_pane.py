@@ -1,0 +1,48 @@
+"""Alerts in the desktop: the list, acknowledging, and the popup fallback when there is no tray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelectionModel
+
+from churndesk.config import sqlite_url
+from churndesk.db.connect import open_database
+from churndesk.services.demo import create_demo_database
+from churndesk.services.notify import unread_notifications
+from churndesk.ui.main_window import MainWindow
+
+
+def test_new_alerts_pop_up_in_the_window_and_can_be_acknowledged(qtbot, tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "alerts.sqlite3")
+    create_demo_database(url, 2000, seed=0, score=True)  # trains, scores, raises alerts
+    database = open_database(url)
+    try:
+        window = MainWindow(database, "alice")
+        qtbot.addWidget(window)
+        window.show()
+        # Offscreen there is no system tray: the in-window banner is the fallback.
+        assert not window.notifier.uses_tray
+        qtbot.waitUntil(window.banner.isVisible, timeout=30_000)
+        assert "new alert(s)" in window.banner.text.text()
+
+        pane = window.alerts_pane
+        qtbot.waitUntil(lambda: pane.table.rowCount() > 0, timeout=10_000)
+        window.banner.show_button.click()
+        assert window.current_page() == "alerts"
+        assert pane.table.item(0, 2).text() == "open"
+        pane.table.selectionModel().select(
+            pane.table.model().index(0, 0),
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows,
+        )
+        pane.ack_button.click()
+        qtbot.waitUntil(lambda: pane.table.item(0, 2).text() == "acknowledged", timeout=10_000)
+
+        window.banner.dismiss_button.click()
+        assert not window.banner.isVisible()
+        qtbot.waitUntil(lambda: not window.jobs.busy("write"), timeout=10_000)
+        assert unread_notifications(database.engine, "alice") == []
+        window.close()
+    finally:
+        database.engine.dispose()
