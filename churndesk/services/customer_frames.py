@@ -17,22 +17,10 @@ from sqlalchemy import Engine, func, select
 
 from churndesk.db.models import Customer
 from churndesk.progress import ProgressFn, check_cancel
+from churndesk.services.customer_fields import FIELDS
 
-BASE_COLUMNS: tuple[str, ...] = (
-    "id",
-    "external_id",
-    "name",
-    "email",
-    "segment",
-    "plan",
-    "country",
-    "signup_date",
-    "monthly_revenue",
-    "status",
-    "churned_at",
-    "owner",
-    "created_at",
-)
+# The id, every customer field as the import and the editor know them, and when it was created.
+BASE_COLUMNS: tuple[str, ...] = ("id", *FIELDS, "created_at")
 DATE_COLUMNS = ("signup_date",)
 TIMESTAMP_COLUMNS = ("churned_at", "created_at")
 DEFAULT_CHUNK = 100_000
