@@ -35,7 +35,7 @@ from sqlalchemy import Engine, bindparam, event, func, insert, select, text
 
 from churndesk.config import sqlite_url
 from churndesk.db.connect import open_database
-from churndesk.db.models import Customer, ModelVersion, ScoringRun, Timestamp
+from churndesk.db.models import Customer, Json, ModelVersion, ScoringRun, Timestamp
 from churndesk.services import alerts, demo
 from churndesk.services.alert_common import as_utc, write_setting
 from churndesk.services.alerts import RuleSpec
@@ -62,6 +62,20 @@ def _moved_scores(dialect: str) -> str:
 
 
 INITIAL_SCORES = "(CAST((id * 7919) % 1000 AS FLOAT) / 10.0)"  # uniform 0-99.9 per customer
+# Five drivers in the scoring service's format: history rows as wide as real ones (~300 bytes).
+DRIVERS = json.dumps(
+    [
+        {"feature": name, "direction": "+", "magnitude": magnitude}
+        for name, magnitude in (
+            ("contract_month_to_month", 0.8123),
+            ("tenure_months", 0.5412),
+            ("payment_method_electronic_check", 0.3311),
+            ("monthly_charges", 0.2104),
+            ("support_tickets_90d", 0.1187),
+        )
+    ],
+    separators=(",", ":"),
+)
 
 
 def write_run(engine: Engine, model_id: int, at: dt.datetime, *, k: int | None, psi: float) -> int:
@@ -93,8 +107,8 @@ def write_run(engine: Engine, model_id: int, at: dt.datetime, *, k: int | None, 
             text(
                 "INSERT INTO risk_scores (customer_id, run_id, model_version_id, score, band, "
                 "drivers, revenue_at_risk, scored_at) SELECT id, :run, :model, risk_score, "
-                "risk_band, '[]', revenue_at_risk, :at FROM customers"
-            ).bindparams(at_param),
+                "risk_band, :drivers, revenue_at_risk, :at FROM customers"
+            ).bindparams(at_param, bindparam("drivers", DRIVERS, type_=Json)),
             {"run": run_id, "model": model_id},
         )
     if dialect == "postgresql":

@@ -18,10 +18,9 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from churndesk.db.engine import session_factory
-from churndesk.db.models import ModelVersion, ScoringRun
-from churndesk.errors import ChurndeskError
-from churndesk.services.alert_common import as_utc, const, utcnow
+from churndesk.db.models import ScoringRun
+from churndesk.errors import ChurndeskError, ConflictError, NotFoundError
+from churndesk.services.alert_common import as_utc, utcnow
 from churndesk.services.alert_evaluation import (
     EvaluationResult,
     evaluate_rules,
@@ -37,8 +36,6 @@ from churndesk.services.notify import Dispatcher, DispatchResult, RetryPolicy, d
 log = logging.getLogger(__name__)
 
 SCORING_MODULE = "churndesk.services.scoring"
-# Any constant: the same in every worker, so only one of them scores at a time.
-SCORING_LOCK_ID = 716_006_003
 
 
 @dataclass(frozen=True)
@@ -103,20 +100,15 @@ def score_if_due(
 ) -> int | None:
     """Start a scoring run with the active model when the last one is older than the interval.
 
-    Returns the new run's id, or None when nothing was due or scoring is unavailable (the
-    scoring service missing, no active model, another worker scoring). Raises whatever the
-    scoring service raises.
+    Returns the new run's id, or None when nothing was due or scoring could not start (the
+    scoring service missing, no active model, a run already in progress elsewhere: each is
+    logged). The scoring service evaluates the rules over its run itself. Raises whatever
+    else the scoring service raises.
     """
     if not every_hours:
         return None
     with engine.connect() as connection:
         last = as_utc(connection.scalar(select(func.max(ScoringRun.started_at))))
-        model_id = connection.scalar(
-            select(ModelVersion.id)
-            .where(ModelVersion.status == const("active"))
-            .order_by(ModelVersion.id.desc())
-            .limit(1)
-        )
     if last is not None and last > now - dt.timedelta(hours=every_hours):
         return None
     try:
@@ -128,29 +120,13 @@ def score_if_due(
             log.info("scheduled scoring skipped: %s is not available", SCORING_MODULE)
             _ScoringUnavailable.said = True
         return None
-    if model_id is None:
-        log.info("scheduled scoring skipped: there is no active model")
+    try:
+        # score_all holds its own run lock: a second worker gets ConflictError, not a 2nd run.
+        run = scoring.score_all(engine, actor="worker", cancel=cancel)
+    except (ConflictError, NotFoundError) as exc:
+        log.info("scheduled scoring skipped: %s", exc.user_message)
         return None
-    if engine.dialect.name != "postgresql":
-        return _score(scoring, engine, model_id, cancel)
-    with engine.connect() as connection:
-        # A session-level lock held while scoring: a second worker skips instead of waiting.
-        acquired = connection.scalar(select(func.pg_try_advisory_lock(SCORING_LOCK_ID)))
-        connection.commit()  # the lock outlives the transaction; don't sit idle inside one
-        if not acquired:
-            return None
-        try:
-            return _score(scoring, engine, model_id, cancel)
-        finally:
-            connection.scalar(select(func.pg_advisory_unlock(SCORING_LOCK_ID)))
-            connection.commit()
-
-
-def _score(
-    scoring: Any, engine: Engine, model_id: int, cancel: threading.Event | None
-) -> int | None:
-    run = scoring.score_all(session_factory(engine), model_id, progress=None, cancel=cancel)
-    run_id = getattr(run, "id", run)
+    run_id = getattr(run, "id", None)
     return int(run_id) if isinstance(run_id, int) else None
 
 

@@ -28,12 +28,12 @@ shared_db = support.shared_db
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
-def fake_scoring(world: Scenario, scores: dict[int, float], calls: list[int]) -> types.ModuleType:
+def fake_scoring(world: Scenario, scores: dict[int, float], calls: list) -> types.ModuleType:
     """A stand-in for churndesk.services.scoring with the lead's score_all signature."""
     module = types.ModuleType(worker.SCORING_MODULE)
 
-    def score_all(session_factory: Any, model_id: int, *, progress: Any, cancel: Any) -> Any:
-        calls.append(model_id)
+    def score_all(engine: Engine, *, actor: str | None = None, cancel: Any = None) -> Any:
+        calls.append(actor)
         return types.SimpleNamespace(id=world.run(scores, at=NOW))
 
     module.score_all = score_all  # type: ignore[attr-defined]
@@ -47,7 +47,7 @@ def test_tick_scores_when_due_then_evaluates_and_dispatches(
     world.users(("alice", "analyst", None))
     (cid,) = world.customers(1)
     world.run({cid: 30.0}, at=NOW - dt.timedelta(days=2))  # also registers an active model
-    calls: list[int] = []
+    calls: list[str | None] = []
     monkeypatch.setitem(sys.modules, worker.SCORING_MODULE, fake_scoring(world, {cid: 88.0}, calls))
     alerts.ensure_default_rules(engine)
     dispatcher = notify.Dispatcher(engine, worker_id="w")
@@ -55,7 +55,7 @@ def test_tick_scores_when_due_then_evaluates_and_dispatches(
 
     tick = worker.worker_tick(engine, dispatcher, options, now=NOW)
     assert tick.errors == ()
-    assert tick.scored_run_id is not None and len(calls) == 1
+    assert tick.scored_run_id is not None and calls == ["worker"]
     assert tick.evaluation is not None and tick.evaluation.run_id == tick.scored_run_id
     # Entered critical and rose 58 points: two alerts, one in-app message each, delivered.
     assert tick.evaluation.alerts_created == 2
