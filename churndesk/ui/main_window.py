@@ -70,8 +70,12 @@ class MainWindow(QMainWindow):
         self.banner = NotificationBanner()
         self.banner.show_button.clicked.connect(self._on_banner_show_clicked)
         self.notifier = AlertNotifier(
-            database.engine, self.jobs, username, self.banner, tray=self._tray_icon(), parent=self
+            database.engine, self.jobs, username, self.banner, parent=self
         )
+        self.tray: QSystemTrayIcon | None = None
+        tray = self._tray_icon()
+        if tray is not None:
+            self.attach_tray(tray)
         self._page_widgets: dict[str, QWidget] = {
             "customers": self.customers_pane,
             "models": self.models_pane,
@@ -191,6 +195,34 @@ class MainWindow(QMainWindow):
         tray.setToolTip("churndesk")
         tray.show()
         return tray
+
+    def attach_tray(self, tray: QSystemTrayIcon) -> None:
+        """Announce new alerts through ``tray``; clicking its popup or icon opens the alerts."""
+        self.tray = tray
+        self.notifier.set_tray(tray)
+        tray.messageClicked.connect(self._on_tray_message_clicked)
+        tray.activated.connect(self._on_tray_activated)
+
+    @Slot()
+    def _on_tray_message_clicked(self) -> None:
+        self.bring_to_front()
+        self.show_page("alerts")
+        self.notifier.mark_all_read()
+
+    @Slot(QSystemTrayIcon.ActivationReason)
+    def _on_tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (
+            QSystemTrayIcon.ActivationReason.Trigger,
+            QSystemTrayIcon.ActivationReason.DoubleClick,
+        ):
+            self.bring_to_front()
+
+    def bring_to_front(self) -> None:
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
 
     @Slot()
     def _on_banner_show_clicked(self) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtWidgets import QSystemTrayIcon
 
 from churndesk.config import sqlite_url
 from churndesk.db.connect import open_database
@@ -41,6 +43,49 @@ def test_new_alerts_pop_up_in_the_window_and_can_be_acknowledged(qtbot, tmp_path
 
         window.banner.dismiss_button.click()
         assert not window.banner.isVisible()
+        qtbot.waitUntil(lambda: not window.jobs.busy("write"), timeout=10_000)
+        assert unread_notifications(database.engine, "alice") == []
+        window.close()
+    finally:
+        database.engine.dispose()
+
+
+class RecordingTray(QSystemTrayIcon):
+    """A tray icon that records its popups (the offscreen platform has no tray to show them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.popups: list[tuple[str, str]] = []
+
+    def showMessage(self, title: str, message: str, *args: object) -> None:
+        self.popups.append((title, message))
+
+
+# The offscreen platform cannot raise or activate windows; it says so instead of doing it.
+@pytest.mark.qt_log_ignore("This plugin does not support")
+def test_with_a_tray_new_alerts_pop_up_from_it_and_a_click_opens_them(
+    qtbot, tmp_path: Path
+) -> None:
+    url = sqlite_url(tmp_path / "tray.sqlite3")
+    create_demo_database(url, 2000, seed=0, score=True)
+    database = open_database(url)
+    try:
+        window = MainWindow(database, "alice")
+        qtbot.addWidget(window)
+        tray = RecordingTray()
+        window.attach_tray(tray)
+        window.show()
+        assert window.notifier.uses_tray
+        qtbot.waitUntil(lambda: bool(tray.popups), timeout=30_000)
+        title, body = tray.popups[0]
+        assert "new churn alert(s)" in title
+        assert body  # the alerts' titles
+        assert not window.banner.isVisible()  # the tray replaces the in-window banner
+        assert unread_notifications(database.engine, "alice")
+
+        window.show_page("customers")
+        tray.messageClicked.emit()
+        assert window.current_page() == "alerts"
         qtbot.waitUntil(lambda: not window.jobs.busy("write"), timeout=10_000)
         assert unread_notifications(database.engine, "alice") == []
         window.close()

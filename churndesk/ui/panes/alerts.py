@@ -221,7 +221,9 @@ class AlertNotifier(QObject):
         self._jobs = jobs
         self._username = username
         self._banner = banner
-        self._tray = tray if tray is not None and QSystemTrayIcon.isSystemTrayAvailable() else None
+        self._tray: QSystemTrayIcon | None = None
+        if tray is not None:
+            self.set_tray(tray)
         self._seen: set[int] = set()
         self._unread: list[int] = []
         self._busy = False
@@ -233,6 +235,10 @@ class AlertNotifier(QObject):
     @property
     def uses_tray(self) -> bool:
         return self._tray is not None
+
+    def set_tray(self, tray: QSystemTrayIcon | None) -> None:
+        """Pop new alerts up from ``tray`` instead of the in-window banner (None: the banner)."""
+        self._tray = tray
 
     def start(self) -> None:
         self.timer.start()
@@ -279,7 +285,14 @@ class AlertNotifier(QObject):
     @Slot()
     def _on_banner_dismissed(self) -> None:
         self._banner.setVisible(False)
+        self.mark_all_read()
+
+    def mark_all_read(self) -> None:
+        """The user has seen the popped-up alerts: mark them read (on the write lane)."""
         engine, username, ids = self._engine, self._username, list(self._unread)
+        self._unread = []
+        if not ids:
+            return
 
         def run(progress: ProgressFn, cancel: threading.Event) -> int:
             from churndesk.services.notify import mark_read
