@@ -196,7 +196,7 @@ def train_model(
         cancel=cancel,
     )
     check_cancel(cancel)
-    report(0.93, "Saving the model")
+    report(0.93, "Scoring the training data and saving the model")
     scores = scoring_math.risk_score(scoring_math.probabilities(model, matrix))
     blob = artifacts.dump_model(model)
     evaluation = model.evaluation.to_dict()
