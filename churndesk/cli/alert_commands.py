@@ -7,8 +7,10 @@ import datetime as dt
 import getpass
 import json
 import signal
+import ssl
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from churndesk.cli.context import CommandContext
@@ -462,6 +464,12 @@ def _register_notify(sub: argparse._SubParsersAction, parent: argparse.ArgumentP
     smtp.add_argument("--username")
     smtp.add_argument("--from", dest="from_address")
     smtp.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="a PEM file of certificate authorities to trust besides the system ones, for a "
+        "mail server with a private CA ('' to remove)",
+    )
+    smtp.add_argument(
         "--password-stdin",
         action="store_true",
         help="read the password from standard input into the keyring",
@@ -538,7 +546,7 @@ def notify_smtp(ctx: CommandContext) -> int:
     current = channel_config.smtp_settings(database.engine)
     changing = any(
         getattr(args, k) is not None
-        for k in ("host", "port", "security", "username", "from_address")
+        for k in ("host", "port", "security", "username", "from_address", "ca_file")
     )
     if not changing and not args.password_stdin:
         if current is None:
@@ -549,6 +557,7 @@ def notify_smtp(ctx: CommandContext) -> int:
                 current.to_json() | {"password_in_keyring": has_password},
                 f"{current.security} {current.host}:{current.port} as "
                 f"{current.username or '(no login)'}, from {current.from_address}"
+                + (f", trusting {current.ca_file}" if current.ca_file else "")
                 + ("" if has_password or not current.username else " — no password here"),
             )
         return 0
@@ -560,6 +569,7 @@ def notify_smtp(ctx: CommandContext) -> int:
         username=args.username if args.username is not None else base.username,
         from_address=args.from_address if args.from_address is not None else base.from_address,
         timeout_s=base.timeout_s,
+        ca_file=_ca_file(args.ca_file) if args.ca_file is not None else base.ca_file,
     )
     password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
     saved = channel_config.save_smtp_settings(
@@ -567,6 +577,24 @@ def notify_smtp(ctx: CommandContext) -> int:
     )
     ctx.emit(saved.to_json(), f"E-mail via {saved.host}:{saved.port} ({saved.security}) saved.")
     return 0
+
+
+def _ca_file(text: str) -> str | None:
+    """The absolute path of a readable PEM file of CAs (a worker runs elsewhere), None for ''."""
+    if not text.strip():
+        return None
+    path = Path(text.strip()).expanduser().resolve()
+    if not path.is_file():
+        problem = "does not exist" if not path.exists() else "is not a file"
+    else:
+        try:
+            ssl.create_default_context(cafile=str(path))
+            return str(path)
+        except ssl.SSLError:
+            problem = "holds no PEM certificate"
+        except OSError as exc:
+            problem = f"cannot be read ({exc.strerror or exc})"
+    raise ValidationError(f"The CA file {path} {problem}.", {"ca_file": problem})
 
 
 def notify_webhook_add(ctx: CommandContext) -> int:

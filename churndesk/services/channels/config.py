@@ -1,9 +1,10 @@
 """Channel configuration: SMTP and webhooks in shared settings, their secrets in the keyring.
 
-The non-secret parts (SMTP host, port, security, user name, sender address; webhook names and
-URLs; grouping and digest options) are JSON in the ``settings`` table, so every desktop and
-worker of a database sees the same configuration. The SMTP password and each webhook's signing
-secret live only in the OS keyring of the computers that dispatch (see docs/notifications.md).
+The non-secret parts (SMTP host, port, security, user name, sender address, CA file; webhook
+names and URLs; grouping and digest options) are JSON in the ``settings`` table, so every
+desktop and worker of a database sees the same configuration. The SMTP password and each
+webhook's signing secret live only in the OS keyring of the computers that dispatch (see
+docs/notifications.md).
 """
 
 from __future__ import annotations
@@ -41,7 +42,12 @@ def is_email(text: str) -> bool:
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    """How to reach the mail server; the password is in the keyring under ``secret_name``."""
+    """How to reach the mail server; the password is in the keyring under ``secret_name``.
+
+    ``ca_file``: a PEM file of certificate authorities to trust besides the system ones, for a
+    mail server with a private CA (the path must exist on every computer that sends e-mail).
+    Certificate and host name verification are always on for ``starttls`` and ``tls``.
+    """
 
     host: str
     port: int = 587
@@ -49,6 +55,7 @@ class SmtpSettings:
     username: str | None = None
     from_address: str = ""
     timeout_s: float = 20.0
+    ca_file: str | None = None
 
     @property
     def secret_name(self) -> str:
@@ -107,6 +114,7 @@ def validate_smtp(settings: SmtpSettings) -> SmtpSettings:
         host=settings.host.strip(),
         username=(settings.username or "").strip() or None,
         from_address=settings.from_address.strip(),
+        ca_file=(settings.ca_file or "").strip() or None,
     )
     problems: dict[str, str] = {}
     if not settings.host:

@@ -181,6 +181,31 @@ def build_email(
     return message
 
 
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_NAME_MISMATCH = (62, 64)
+
+
+def _certificate_problem(settings: SmtpSettings, exc: ssl.SSLCertVerificationError) -> str:
+    """What a user can do about a mail server certificate that failed verification."""
+    server = f"{settings.host}:{settings.port}"
+    reason = exc.verify_message or exc.reason or str(exc)
+    if exc.verify_code in _NAME_MISMATCH:
+        return (
+            f"The mail server {server} presented a certificate that is not valid for "
+            f"{settings.host} ({reason}); use the host name the certificate was issued for."
+        )
+    return (
+        f"The mail server {server} presented a certificate that is not trusted ({reason}); "
+        "set a CA file in the e-mail settings if it uses a private certificate authority."
+    )
+
+
+def _close_quietly(smtp: smtplib.SMTP | None) -> None:
+    if smtp is not None:
+        with contextlib.suppress(OSError):
+            smtp.close()
+
+
 class SmtpSender:
     """Sends e-mail messages over one SMTP connection per dispatch round (plain/STARTTLS/TLS)."""
 
@@ -195,27 +220,42 @@ class SmtpSender:
         """The longest one delivery may take (the dispatcher keeps its lease beyond this)."""
         return float(self.settings.timeout_s)
 
+    def _tls_context(self) -> ssl.SSLContext:
+        """The system's certificate authorities plus the settings' CA file; always verifying."""
+        ca_file = self.settings.ca_file
+        try:
+            return ssl.create_default_context(cafile=ca_file or None)
+        except OSError as exc:  # a missing or unreadable file, or no PEM certificate in it
+            raise DeliveryError(
+                f"Cannot use the CA file {ca_file} from the e-mail settings: {exc}"
+            ) from exc
+
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
+        context = self._tls_context() if s.security in ("starttls", "tls") else None
+        smtp: smtplib.SMTP | None = None
         try:
             if s.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host, s.port, timeout=s.timeout_s, context=ssl.create_default_context()
-                )
+                smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s, context=context)
             else:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
-                if s.security == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
+                if context is not None:
+                    smtp.starttls(context=context)
             if s.username:
                 smtp.login(s.username, self.password or "")
+            return smtp
         except smtplib.SMTPAuthenticationError as exc:
+            _close_quietly(smtp)
             raise DeliveryError(
                 f"The mail server {s.host} refused the login for {s.username} "
                 f"({exc.smtp_code}); check the e-mail settings and password."
             ) from exc
+        except ssl.SSLCertVerificationError as exc:  # an OSError: must come first
+            _close_quietly(smtp)
+            raise DeliveryError(_certificate_problem(s, exc)) from exc
         except (OSError, smtplib.SMTPException) as exc:
+            _close_quietly(smtp)
             raise DeliveryError(f"Cannot reach the mail server {s.host}:{s.port}: {exc}") from exc
-        return smtp
 
     def send(self, message: OutboundMessage) -> None:
         rendered = render_email(message.payload)
