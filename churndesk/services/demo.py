@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from churndesk.db.bulk import insert_rows
 from churndesk.db.connect import Database, open_database
+from churndesk.db.maintenance import refresh_statistics
 from churndesk.db.models import Customer, User
 from churndesk.errors import ConflictError
 from churndesk.progress import ProgressFn, Throttled, check_cancel, stage
@@ -110,6 +111,7 @@ def _fill(
 
         insert_rows(connection, Customer.__tablename__, CUSTOMER_COLUMNS, rows())
         check_cancel(cancel)
+    refresh_statistics(database.engine, "customers")
     return DemoResult(database.display_name, counts["rows"], counts["churned"])
 
 

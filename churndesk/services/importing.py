@@ -37,6 +37,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from churndesk.db.maintenance import refresh_statistics
 from churndesk.errors import ChurndeskError, DatabaseUnavailable, ValidationError
 from churndesk.progress import ProgressFn, Throttled, check_cancel
 from churndesk.services import audit
@@ -1176,6 +1177,8 @@ def _run(
             check_cancel(cancel)
     except DBAPIError as exc:
         raise _database_error(engine, exc) from exc
+    if inserted or updated:
+        refresh_statistics(engine, "customers")
     return outcome
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, Index, select, text, update
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from churndesk.db.bulk import insert_rows
+from churndesk.db.maintenance import refresh_statistics
 from churndesk.db.models import Customer, ScoringRun
 from churndesk.errors import Cancelled, ChurndeskError, ConflictError, NotFoundError
 from churndesk.progress import ProgressFn, Throttled, check_cancel, stage
@@ -48,6 +49,7 @@ from churndesk.services.models import (
     population_stability,
     score_histogram,
 )
+from churndesk.services.prefetch import prefetch
 from churndesk.services.settings import ScoringSettings, scoring_settings
 
 log = logging.getLogger(__name__)
@@ -169,24 +171,45 @@ class ChunkScores:
     drivers: list[str]  # JSON per customer
 
 
+#: Driver magnitudes are written with three decimals; larger ones than this are formatted singly.
+_MAGNITUDE_STEPS = 100_000
+
+
 def _drivers_json(
     features: Sequence[str], index: np.ndarray, contribution: np.ndarray
 ) -> list[str]:
-    """Each customer's drivers as a JSON array, built from pre-quoted feature names.
+    """Each customer's drivers as a JSON array, assembled column-wise from string tables.
 
-    Plain lists and one f-string per driver are several times faster than json.dumps of a list
-    of dicts per customer, which mattered at a million customers.
+    A million customers times three drivers is three million small JSON objects: formatting
+    each in Python took about 4 s per million. Here every (feature, direction) prefix and every
+    magnitude rounded to three decimals is formatted once, looked up by index, and the pieces
+    are joined by numpy's element-wise string concatenation.
     """
     quoted = [json.dumps(str(name)) for name in features]
-    out = []
-    for columns, values in zip(index.tolist(), contribution.tolist(), strict=True):
-        parts = [
-            f'{{"feature":{quoted[c]},"direction":"{"+" if v > 0 else "-" if v < 0 else "0"}",'
-            f'"magnitude":{abs(v):.4g}}}'
-            for c, v in zip(columns, values, strict=True)
-        ]
-        out.append("[" + ",".join(parts) + "]")
-    return out
+    prefix = np.array(
+        [
+            [f'{{"feature":{q},"direction":"{d}","magnitude":' for d in ("-", "0", "+")]
+            for q in quoted
+        ],
+        dtype=object,
+    ).reshape(len(quoted), 3)
+    if len(index) == 0:
+        return []
+    sign = np.sign(contribution).astype(np.int64) + 1
+    magnitude = np.nan_to_num(np.abs(contribution))
+    steps = np.rint(magnitude * 1000).astype(np.int64)
+    top = int(min(int(steps.max(initial=0)), _MAGNITUDE_STEPS))
+    table = np.array([f"{k / 1000:g}}}" for k in range(top + 1)], dtype=object)
+    out: Any = None
+    for j in range(index.shape[1]):
+        column = steps[:, j]
+        text = table[np.minimum(column, top)]
+        large = column > top
+        if large.any():
+            text[large] = [f"{v:.6g}}}" for v in magnitude[large, j].tolist()]
+        part = prefix[index[:, j], sign[:, j]] + text
+        out = "[" + part if out is None else out + "," + part
+    return list((out + "]").tolist())
 
 
 def score_frame(loaded: LoadedModel, frame: pd.DataFrame, settings: ScoringSettings) -> ChunkScores:
@@ -354,7 +377,12 @@ def _execute(
         # temporary table lives in the temp schema, so staging takes no lock on the database
         # and readers and other writers carry on until the final statements.
         _create_stage(connection)
-        for frame in iter_customer_frames(engine, attributes, chunk_size=chunk_size, cancel=cancel):
+        # The next chunk is read on a second thread while this one is scored and staged.
+        frames = prefetch(
+            iter_customer_frames(engine, attributes, chunk_size=chunk_size, cancel=cancel),
+            name="scoring-reader",
+        )
+        for frame in frames:
             check_cancel(cancel)
             chunk = score_frame(loaded, frame, settings)
             insert_rows(
@@ -390,6 +418,7 @@ def _execute(
         now = dt.datetime.now(dt.UTC)
         _publish(connection, run_id, loaded, now, done, band_counts, histogram, psi, actor)
         connection.commit()
+    refresh_statistics(engine, "customers", "risk_scores")
     log.info("scoring run %s: %s customers in %.1f s", run_id, done, time.perf_counter() - started)
     return RunSummary(
         id=run_id,

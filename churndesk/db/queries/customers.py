@@ -160,7 +160,7 @@ def _ordered(stmt: Select[Any], column: Any, descending: bool) -> Select[Any]:
     return stmt.order_by(column.asc(), T.c.id.asc())
 
 
-def _id_selects(query: CustomerQuery, dialect: str) -> list[Select[Any]]:
+def view_statements(query: CustomerQuery, dialect: str) -> list[Select[Any]]:
     """The one or two index-ordered SELECTs whose concatenation is the view's id order."""
     key = SORT_KEYS[query.sort]
     column = T.c[key]
@@ -187,7 +187,7 @@ def ordered_ids(
     dialect = connection.dialect.name
     parts: list[np.ndarray] = []
     found = 0
-    for stmt in _id_selects(query, dialect):
+    for stmt in view_statements(query, dialect):
         check_cancel(cancel)
         if limit is not None:
             if found >= limit:
