@@ -267,7 +267,7 @@ class MainWindow(QMainWindow):
             worker.succeeded.connect(self._on_filter_choices_succeeded)
             worker.failed.connect(self._on_job_failed)
         self.database_label.setText(
-            f"Database: {self.database.display_name} · {overview.customers:,} customers"
+            f"Database: {self.database.display_name} · {overview.customers_text()}"
         )
 
     @Slot(object)
