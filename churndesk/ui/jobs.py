@@ -89,6 +89,7 @@ class JobRunner(QObject):
         super().__init__(parent)
         self._running: dict[JobWorker, _Running] = {}
         self._queued: list[JobWorker] = []
+        self._closed = False
 
     def start(self, title: str, fn: JobFn, *, lane: str = "write") -> JobWorker:
         """Run ``fn`` on a new thread, or queue it behind the running write job.
@@ -97,6 +98,12 @@ class JobRunner(QObject):
         event-loop turn, so those connections never miss a signal.
         """
         worker = JobWorker(title, fn)
+        if self._closed:
+            # After shutdown (the window is closing) a late signal may still ask for work, such
+            # as a page of rows; a thread started now would outlive the app and abort it.
+            worker.cancel_event.set()
+            worker.deleteLater()
+            return worker
         was_busy = self.busy()
         self._running[worker] = _Running(None, worker, lane)
         if lane == "write" and self._write_thread_active():
@@ -123,7 +130,7 @@ class JobRunner(QObject):
         worker.finished.connect(self._on_worker_finished)
         thread.finished.connect(self._on_thread_finished)
         self._running[worker].thread = thread
-        QTimer.singleShot(0, thread.start)
+        QTimer.singleShot(0, lambda: None if self._closed else thread.start())
 
     def busy(self, lane: str | None = None) -> bool:
         return any(lane is None or r.lane == lane for r in self._running.values())
@@ -157,7 +164,9 @@ class JobRunner(QObject):
             running.worker.cancel_event.set()
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Cancel every job, drop the queued ones, and wait (bounded) for the threads."""
+        """Cancel every job, drop the queued ones, wait (bounded) for the threads, and refuse
+        new jobs from then on."""
+        self._closed = True
         self.cancel_all()
         for worker in self._queued:
             self._running.pop(worker, None)

@@ -11,6 +11,19 @@ from churndesk.progress import ProgressFn, check_cancel
 from churndesk.ui.jobs import JobRunner
 
 
+def test_no_job_starts_after_shutdown(qtbot) -> None:
+    runner = JobRunner()
+    ran: list[str] = []
+    runner.start("before", lambda progress, cancel: ran.append("before"))
+    # Shut down before the event loop turns: the job above had no thread running yet.
+    assert runner.shutdown(timeout_ms=10_000)
+    late = runner.start("late page", lambda progress, cancel: ran.append("late"))
+    assert late.cancel_event.is_set()
+    qtbot.wait(50)
+    assert ran == []
+    assert all(not t.isRunning() for t in runner.findChildren(QThread))
+
+
 class Receiver(QObject):
     """A GUI-thread receiver, as real panes are: records which thread ran each slot."""
 
@@ -130,8 +143,10 @@ def test_write_jobs_queue_in_order_while_reads_run_beside(qtbot) -> None:
 def test_shutdown_cancels_and_waits(qtbot) -> None:
     runner = JobRunner()
     outcome: list[str] = []
+    running = threading.Event()
 
     def job(progress: ProgressFn, cancel: threading.Event) -> None:
+        running.set()
         cancel.wait(timeout=30)
         try:
             check_cancel(cancel)
@@ -140,7 +155,6 @@ def test_shutdown_cancels_and_waits(qtbot) -> None:
             raise
 
     runner.start("job", job)
-    qtbot.waitUntil(runner.busy, timeout=1000)
-    qtbot.wait(0)
+    qtbot.waitUntil(running.is_set, timeout=10_000)
     assert runner.shutdown(timeout_ms=10_000)
     qtbot.waitUntil(lambda: outcome == ["cancelled"], timeout=10_000)
