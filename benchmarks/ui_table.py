@@ -26,7 +26,6 @@ os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="churndesk-bench-config-
 
 STARTUP_SCRIPT = """
 import sys, time
-t0 = time.perf_counter()
 from churndesk.ui.app import application
 from churndesk.db.connect import open_database
 from churndesk.ui.main_window import MainWindow
@@ -34,18 +33,24 @@ app = application()
 window = MainWindow(open_database(sys.argv[1]), "bench")
 window.show()
 app.processEvents()
-print(time.perf_counter() - t0)
+print(time.time())
 window.close()
 """
 
 
 def measure_startup(url: str) -> float:
-    """Seconds from launching a Python process to the main window shown (median of 3)."""
+    """Seconds from launching a Python process to the main window shown (median of 3).
+
+    The child prints the wall-clock time at which its window was shown, so the figure ends
+    there and not when the process has finished exiting (which waits for its job threads).
+    """
     runs = []
     for _ in range(3):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", STARTUP_SCRIPT, url], check=True, capture_output=True)
-        runs.append(time.perf_counter() - start)
+        start = time.time()
+        done = subprocess.run(
+            [sys.executable, "-c", STARTUP_SCRIPT, url], check=True, capture_output=True, text=True
+        )
+        runs.append(float(done.stdout.strip().splitlines()[-1]) - start)
     return sorted(runs)[1]
 
 
@@ -108,6 +113,12 @@ def main() -> None:
     window = MainWindow(database, "bench")
     window.resize(1400, 900)
     window.show()
+    # Building and first showing the window is the start-up, measured above; the GUI-thread
+    # blocks that matter are the ones a user meets once the window is there.
+    app.processEvents()  # the first layout and paint
+    construct_ms = (time.perf_counter() - started) * 1000
+    gaps.clear()
+    last[0] = clock.elapsed()
     model = window.customers_pane.model
     table = window.customers_pane.table
 
@@ -169,7 +180,8 @@ def main() -> None:
 
     ticker.stop()
     max_block_ms = max(gaps) if gaps else 0.0
-    print(f"longest GUI-thread block during all of this: {max_block_ms:.0f} ms")
+    print(f"building and showing the main window: {construct_ms:.0f} ms")
+    print(f"longest GUI-thread block once the window was shown: {max_block_ms:.0f} ms")
     window.close()
     database.engine.dispose()
 
@@ -194,6 +206,7 @@ def main() -> None:
         "filter_full_s": round(filter_full_s, 3),
         "search_s": round(search_s, 3),
         "scroll_end_ms": round(scroll_s * 1000, 1),
+        "window_build_ms": round(construct_ms, 1),
         "max_gui_block_ms": round(max_block_ms, 1),
         "naive_sort_rows": naive_rows,
         "naive_sort_s": round(naive_s, 3),
