@@ -23,13 +23,18 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 # Indexes that exist only on PostgreSQL (pg_trgm); autogenerate must not try to drop them.
 POSTGRES_ONLY_INDEX_SUFFIX = "_trgm"
+# SQLite's full-text search table (and the shadow tables FTS5 keeps for it), made by
+# migration 0002 and maintained by triggers rather than by the models.
+SQLITE_SEARCH_TABLE = "customer_search"
 
 
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    """Alembic filter: compare everything but the PostgreSQL-only trigram indexes."""
-    return not (type_ == "index" and name and name.endswith(POSTGRES_ONLY_INDEX_SUFFIX))
+    """Alembic filter: leave out what the models do not describe (trigram indexes, FTS tables)."""
+    if type_ == "index" and name and name.endswith(POSTGRES_ONLY_INDEX_SUFFIX):
+        return False
+    return not (type_ == "table" and name and name.startswith(SQLITE_SEARCH_TABLE))
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

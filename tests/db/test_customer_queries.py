@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from churndesk.db.bulk import insert_rows
 from churndesk.db.engine import make_engine
@@ -17,6 +17,7 @@ from churndesk.db.queries.customers import (
     filter_choices,
     ordered_ids,
     rows_by_ids,
+    view_statements,
 )
 from churndesk.errors import Cancelled, ValidationError
 
@@ -156,6 +157,36 @@ def test_text_search_covers_name_email_and_external_id_case_insensitively(connec
 def test_search_treats_like_wildcards_literally(connection) -> None:
     assert count(connection, CustomerQuery(search="%")) == 0
     assert count(connection, CustomerQuery(search="_")) == 0
+
+
+def test_search_follows_edits_and_deletes_and_reads_no_query_syntax(connection) -> None:
+    # On SQLite the search reads a trigram index kept current by triggers; on PostgreSQL the
+    # pg_trgm indexes. Either way an edit or a delete shows in the next search.
+    connection.execute(
+        text("UPDATE customers SET name = :name WHERE external_id = 'EXT-0001'"),
+        {"name": "Jürgen Müller-Lüdenscheidt"},
+    )
+    connection.execute(text("DELETE FROM customers WHERE external_id = 'EXT-0014'"))  # a Smith
+    smiths = [i for i in range(N) if i % 7 == 0 and i != 14]
+    assert count(connection, CustomerQuery(search="SMITH")) == len(smiths)
+    assert count(connection, CustomerQuery(search="müller-lüd")) == 1
+    assert count(connection, CustomerQuery(search="Customer 001")) == 0  # renamed away
+    for syntax in ('"Smith', 'Smith" OR "Jones', "Smi*", "NEAR(Smith Jones)", "name:Smith"):
+        assert count(connection, CustomerQuery(search=syntax)) == 0, syntax
+    assert count(connection, CustomerQuery(search="ith")) == len(smiths)  # a substring
+
+
+# PostgreSQL searches through pg_trgm; test_migrations checks those indexes.
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_sqlite_search_uses_the_trigram_index(connection) -> None:
+    stmt = view_statements(CustomerQuery(search="smith"), "sqlite")[0]
+    compiled = stmt.compile(dialect=connection.dialect)
+    params = compiled.construct_params()
+    plan = connection.exec_driver_sql(
+        f"EXPLAIN QUERY PLAN {compiled}",
+        tuple(params[name] for name in compiled.positiontup or ()),
+    ).all()
+    assert "customer_search VIRTUAL TABLE" in " ".join(str(row[-1]) for row in plan)
 
 
 def test_keyset_pages_walk_the_whole_view_in_order(connection) -> None:

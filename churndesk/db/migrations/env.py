@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from alembic import context
 
+from churndesk.db.migrate import include_object
 from churndesk.db.models import Base
-
-# Indexes that exist only on PostgreSQL (pg_trgm); autogenerate must not try to drop them.
-POSTGRES_ONLY_INDEX_SUFFIX = "_trgm"
-
-
-def include_object(
-    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-) -> bool:
-    return not (type_ == "index" and name and name.endswith(POSTGRES_ONLY_INDEX_SUFFIX))
 
 
 def run_migrations() -> None:

@@ -21,10 +21,12 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    column,
     func,
     literal_column,
     or_,
     select,
+    table,
     true,
     tuple_,
 )
@@ -129,6 +131,20 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+TRIGRAM = 3
+_SEARCH = table("customer_search", column("rowid"))
+
+
+def _sqlite_search(term: str) -> Select[Any]:
+    """The ids whose name, e-mail or external id contains ``term`` (3+ characters), from the
+    trigram FTS5 index of migration 0002. The term is one quoted phrase, so FTS5 reads none of
+    its characters as query syntax; the trigram tokenizer matches it as a substring and folds
+    case."""
+    phrase = '"' + term.replace('"', '""') + '"'
+    match = literal_column("customer_search").op("MATCH")(bindparam("search_phrase", phrase))
+    return select(_SEARCH.c.rowid).where(match)
+
+
 def filters(query: CustomerQuery, dialect: str) -> ColumnElement[bool]:
     """The WHERE clause of a view."""
     clauses: list[ColumnElement[bool]] = []
@@ -138,11 +154,12 @@ def filters(query: CustomerQuery, dialect: str) -> ColumnElement[bool]:
         columns = (T.c.name, T.c.email, T.c.external_id)
         if dialect == "postgresql":
             # ILIKE with 3+ characters is served by the pg_trgm GIN indexes.
-            matches = [c.ilike(pattern, escape="\\") for c in columns]
+            clauses.append(or_(*[c.ilike(pattern, escape="\\") for c in columns]))
+        elif len(term) >= TRIGRAM:
+            clauses.append(T.c.id.in_(_sqlite_search(term)))
         else:
-            # SQLite's LIKE is case-insensitive for ASCII already.
-            matches = [c.like(pattern, escape="\\") for c in columns]
-        clauses.append(or_(*matches))
+            # Too short for trigrams: a scan (SQLite's LIKE ignores ASCII case already).
+            clauses.append(or_(*[c.like(pattern, escape="\\") for c in columns]))
     for name in ("segment", "plan", "status", "owner"):
         value = getattr(query, name)
         if value is not None:
