@@ -104,12 +104,14 @@ def test_async_pages_show_placeholders_until_loaded(qtbot, jobs, populated) -> N
 
 def test_default_order_is_risk_descending(qtbot, jobs, populated) -> None:
     model = _loaded_model(qtbot, jobs, populated)
+    _wait_all_pages(qtbot, model)
     scores = [float(model.data(model.index(r, _column("risk_score")))) for r in range(1000)]
     assert scores == sorted(scores, reverse=True)
 
 
 def test_values_are_plain_text_in_cells_and_tooltips(qtbot, jobs, populated) -> None:
     model = _loaded_model(qtbot, jobs, populated)
+    _wait_all_pages(qtbot, model)
     names = {model.data(model.index(r, 0)): r for r in range(model.rowCount())}
     assert HOSTILE in names
     assert FORMULA in names
@@ -120,6 +122,7 @@ def test_values_are_plain_text_in_cells_and_tooltips(qtbot, jobs, populated) -> 
 
 def test_trend_and_money_are_formatted(qtbot, jobs, populated) -> None:
     model = _loaded_model(qtbot, jobs, populated)
+    _wait_all_pages(qtbot, model)
     trends = {model.data(model.index(r, _column("trend"))) for r in range(model.rowCount())}
     assert any(t.startswith("▲ 5") for t in trends)
     assert any(t.startswith("▼ 5") for t in trends)
@@ -163,7 +166,7 @@ def test_search_box_and_filters_narrow_the_view(qtbot, jobs, populated) -> None:
     with qtbot.waitSignal(pane.model.view_loaded, timeout=10_000):
         status.setCurrentIndex(status.findData("churned"))
     assert pane.model.rowCount() == 1  # only 0010 is churned
-    assert pane.model.data(pane.model.index(0, 0)) == "Customer 0010"
+    qtbot.waitUntil(lambda: pane.model.data(pane.model.index(0, 0)) == "Customer 0010")
 
 
 def test_no_match_state_offers_to_clear_filters(qtbot, jobs, populated) -> None:
