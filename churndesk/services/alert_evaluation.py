@@ -198,6 +198,7 @@ def _materialise(
         cur.c.revenue_at_risk.label("revenue"),
     ]
     source: Any = cur
+    prev: Any = None
     if prev_run is not None:
         prev = SCORES.alias("prev")
         source = source.outerjoin(
@@ -208,11 +209,16 @@ def _materialise(
         columns.append(cast(literal_column("NULL"), String).label("prev_band"))
     baselines: dict[int, str] = {}
     for n, base_run in enumerate(sorted(baseline_runs)):
+        baselines[base_run] = f"base{n}"
+        if base_run == prev_run:
+            # Daily runs make yesterday's run the baseline of a short window as well: read it
+            # once (a second join of a million rows cost about a second on PostgreSQL).
+            columns.append(prev.c.score.label(f"base{n}"))
+            continue
         base = SCORES.alias(f"base{n}")
         source = source.outerjoin(
             base, and_(base.c.run_id == base_run, base.c.customer_id == cur.c.customer_id)
         )
-        baselines[base_run] = f"base{n}"
         columns.append(base.c.score.label(f"base{n}"))
     query = select(*columns).select_from(source).where(cur.c.run_id == run_id)
     # Only run ids (integers) are inlined; the table name is our own constant.

@@ -134,6 +134,24 @@ def test_score_rise_within_days(engine: Engine, world: Scenario) -> None:
     assert detail.details["baseline"] == pytest.approx(20)
 
 
+def test_rise_and_band_change_when_the_previous_run_is_also_the_baseline(
+    engine: Engine, world: Scenario
+) -> None:
+    # Two runs only: yesterday's run is both the previous run (band changes) and the window's
+    # baseline (rises); evaluation reads it once for both.
+    rise = rule(engine, "score_rise", {"points": 20, "days": 30})
+    band = rule(engine, "band_change", {"band": "critical"})
+    a, b, c = world.customers(3)
+    world.run({a: 20, b: 70, c: 85}, at=T0 - DAY)
+    run = world.run({a: 45, b: 85, c: 90}, at=T0)
+    result = alerts.evaluate_rules(engine, run, now=T0)
+    assert alert_customers(engine, rise.id) == [a]  # 45 - 20; b rose 15, c 5
+    assert alert_customers(engine, band.id) == [b]  # c was critical already
+    assert result.per_rule == {rise.id: 1, band.id: 1}
+    detail = alerts.alert_history(engine, rule_id=rise.id)[0]
+    assert detail.details["baseline"] == pytest.approx(20)
+
+
 def test_revenue_at_risk(engine: Engine, world: Scenario) -> None:
     r = rule(engine, "revenue_at_risk", {"amount": 1000})
     rich = world.customers(2, revenue=500)  # 500 × 12 × score/100
