@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from typing import Any
 
@@ -116,6 +117,10 @@ class MainWindow(QMainWindow):
         self.models_pane.refresh()
         self.alerts_pane.refresh()
         self.notifier.start()
+        # Everything imported and built so far lives as long as the window. Frozen, the garbage
+        # collector stops re-walking it on every full collection: those walks held the GIL
+        # (and with it the GUI thread) for 60-70 ms while views of a million rows loaded.
+        gc.freeze()
 
     # -- construction -----------------------------------------------------------------------
 

@@ -303,10 +303,11 @@ def _ids_dbapi(connection: Connection, stmt: Select[Any]) -> np.ndarray:
     cursor = raw.cursor()
     try:
         cursor.execute(str(compiled), positional)
-        rows = cursor.fetchall()
+        # Row by row, not fetchall(): a list of 700,000 row tuples kept alive set off full
+        # garbage collections that held the GIL (and so the GUI thread) for 30-200 ms.
+        return np.fromiter((row[0] for row in cursor), dtype=np.int64)
     finally:
         cursor.close()
-    return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
 
 
 def count(connection: Connection, query: CustomerQuery) -> int:
