@@ -35,6 +35,7 @@ from sqlalchemy import Engine, bindparam, event, func, insert, select, text
 
 from churndesk.config import sqlite_url
 from churndesk.db.connect import open_database
+from churndesk.db.maintenance import refresh_statistics
 from churndesk.db.models import Customer, Json, ModelVersion, ScoringRun, Timestamp
 from churndesk.services import alerts, demo
 from churndesk.services.alert_common import as_utc, write_setting
@@ -111,10 +112,10 @@ def write_run(engine: Engine, model_id: int, at: dt.datetime, *, k: int | None, 
             ).bindparams(at_param, bindparam("drivers", DRIVERS, type_=Json)),
             {"run": run_id, "model": model_id},
         )
-    if dialect == "postgresql":
-        with engine.connect() as connection:
-            # Fresh planner statistics, as autovacuum provides soon after a bulk update.
-            connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    # What the scoring service does after publishing a run (statistics; on PostgreSQL also
+    # VACUUM of the history, so the covering run index serves index-only reads).
+    refresh_statistics(engine, "customers")
+    refresh_statistics(engine, "risk_scores", vacuum=True)
     return int(run_id)
 
 

@@ -187,7 +187,9 @@ class RiskScore(Base):
     __tablename__ = "risk_scores"
     __table_args__ = (
         Index(None, "customer_id", "scored_at"),
-        Index(None, "run_id", "customer_id"),
+        # Covering: alert evaluation reads a run's scores, bands and revenue at risk from the
+        # index alone instead of the wide history rows (drivers JSON).
+        Index(None, "run_id", "customer_id", "score", "band", "revenue_at_risk"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -418,7 +418,9 @@ def _execute(
         now = dt.datetime.now(dt.UTC)
         _publish(connection, run_id, loaded, now, done, band_counts, histogram, psi, actor)
         connection.commit()
-    refresh_statistics(engine, "customers", "risk_scores")
+    refresh_statistics(engine, "customers")
+    # The run just appended is read by alert evaluation from the covering run index.
+    refresh_statistics(engine, "risk_scores", vacuum=True)
     log.info("scoring run %s: %s customers in %.1f s", run_id, done, time.perf_counter() - started)
     return RunSummary(
         id=run_id,
