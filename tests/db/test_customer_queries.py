@@ -20,6 +20,7 @@ from churndesk.db.queries.customers import (
     view_statements,
 )
 from churndesk.errors import Cancelled, ValidationError
+from tests.db.plans import sqlite_plan
 
 N = 300
 
@@ -180,13 +181,7 @@ def test_search_follows_edits_and_deletes_and_reads_no_query_syntax(connection) 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_sqlite_search_uses_the_trigram_index(connection) -> None:
     stmt = view_statements(CustomerQuery(search="smith"), "sqlite")[0]
-    compiled = stmt.compile(dialect=connection.dialect)
-    params = compiled.construct_params()
-    plan = connection.exec_driver_sql(
-        f"EXPLAIN QUERY PLAN {compiled}",
-        tuple(params[name] for name in compiled.positiontup or ()),
-    ).all()
-    assert "customer_search VIRTUAL TABLE" in " ".join(str(row[-1]) for row in plan)
+    assert "customer_search VIRTUAL TABLE" in sqlite_plan(connection, stmt)
 
 
 def test_keyset_pages_walk_the_whole_view_in_order(connection) -> None:

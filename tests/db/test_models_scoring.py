@@ -23,6 +23,7 @@ from churndesk.services.importing import import_customers
 from churndesk.services.settings import ScoringSettings, save_scoring_settings
 from tests import pg
 from tests.conftest import TELCO_CSV
+from tests.db.plans import sqlite_plan
 
 FAST = {"folds": 3, "hgb_max_iter": 60, "importance_repeats": 1}
 
@@ -206,13 +207,7 @@ def test_a_run_refreshes_planner_statistics_for_the_risk_ordered_table(engine: E
     scoring.score_all(engine, chunk_size=2000, after_run=lambda e, r: None)
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
-            compiled = stmt.compile(dialect=connection.dialect)
-            params = compiled.construct_params()
-            plan = connection.exec_driver_sql(
-                f"EXPLAIN QUERY PLAN {compiled}",
-                tuple(params[name] for name in compiled.positiontup or ()),
-            ).all()
-            details = " ".join(str(row[-1]) for row in plan)
+            details = sqlite_plan(connection, stmt)
             analysed = connection.exec_driver_sql(
                 "SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'customers'"
             ).scalar()
