@@ -13,9 +13,12 @@ from churndesk.db.connect import open_database
 from churndesk.services.demo import create_demo_database
 from churndesk.services.notify import unread_notifications
 from churndesk.ui.main_window import MainWindow
+from churndesk.ui.panes.alerts import AlertTableModel
 
 
-def test_new_alerts_pop_up_in_the_window_and_can_be_acknowledged(qtbot, tmp_path: Path) -> None:
+def test_new_alerts_pop_up_in_the_window_and_can_be_acknowledged(
+    qtbot, qtmodeltester, tmp_path: Path
+) -> None:
     url = sqlite_url(tmp_path / "alerts.sqlite3")
     create_demo_database(url, 2000, seed=0, score=True)  # trains, scores, raises alerts
     database = open_database(url)
@@ -29,17 +32,23 @@ def test_new_alerts_pop_up_in_the_window_and_can_be_acknowledged(qtbot, tmp_path
         assert "new alert(s)" in window.banner.text.text()
 
         pane = window.alerts_pane
-        qtbot.waitUntil(lambda: pane.table.rowCount() > 0, timeout=10_000)
+        qtbot.waitUntil(lambda: pane.model.rowCount() > 0, timeout=10_000)
+        standalone = AlertTableModel()  # outlives the window for the tester's teardown
+        standalone.set_alerts(pane._alerts)
+        qtmodeltester.check(standalone, force_py=True)
+        assert standalone.rowCount() == pane.model.rowCount()
         window.banner.show_button.click()
         assert window.current_page() == "alerts"
-        assert pane.table.item(0, 2).text() == "open"
+        assert pane.model.data(pane.model.index(0, 2)) == "open"
         pane.table.selectionModel().select(
             pane.table.model().index(0, 0),
             QItemSelectionModel.SelectionFlag.ClearAndSelect
             | QItemSelectionModel.SelectionFlag.Rows,
         )
         pane.ack_button.click()
-        qtbot.waitUntil(lambda: pane.table.item(0, 2).text() == "acknowledged", timeout=10_000)
+        qtbot.waitUntil(
+            lambda: pane.model.data(pane.model.index(0, 2)) == "acknowledged", timeout=10_000
+        )
 
         window.banner.dismiss_button.click()
         assert not window.banner.isVisible()

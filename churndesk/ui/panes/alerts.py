@@ -11,7 +11,16 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -21,13 +30,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSystemTrayIcon,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from churndesk.progress import ProgressFn
+from churndesk.ui import formatting
 from churndesk.ui.errors import user_message
 from churndesk.ui.jobs import JobRunner
 
@@ -36,14 +45,74 @@ if TYPE_CHECKING:
     from churndesk.services.notify import NotificationView
 
 HEADERS = ("Raised", "Severity", "Status", "Customer", "Alert", "Score", "Assigned to")
+ModelIndex = QModelIndex | QPersistentModelIndex
 UNRESOLVED = ("open", "acknowledged", "assigned", "snoozed")
 DISPATCH_INTERVAL_MS = 30_000
+LIST_LIMIT = 500  # the newest; `churndesk alerts list` reaches the rest
 
 
-def _cell(text: str) -> QTableWidgetItem:
-    item = QTableWidgetItem(text)
-    item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
-    return item
+def _values(alert: AlertView) -> tuple[str, ...]:
+    raised = alert.created_at.strftime("%Y-%m-%d %H:%M") if alert.created_at else ""
+    customer = alert.customer_name or alert.external_id or "—"
+    score = "" if alert.score is None else f"{alert.score:.0f}"
+    return (
+        raised,
+        alert.severity,
+        alert.status,
+        customer,
+        alert.title,
+        score,
+        alert.assigned_to or "",
+    )
+
+
+class AlertTableModel(QAbstractTableModel):
+    """The loaded alerts as rows, rendered on demand.
+
+    A QTableWidget built 3,500 items per load, and refilling it with its columns sized to
+    contents froze the GUI thread for about 30 s at 500 alerts; a model reset costs nothing and
+    only the rows on screen are ever rendered.
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[tuple[str, ...]] = []
+
+    def set_alerts(self, alerts: list[AlertView]) -> None:
+        self.beginResetModel()
+        self._rows = [_values(alert) for alert in alerts]
+        self.endResetModel()
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and 0 <= section < len(HEADERS)
+        ):
+            return HEADERS[section]
+        return None
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or role not in (
+            Qt.ItemDataRole.DisplayRole,
+            Qt.ItemDataRole.ToolTipRole,
+        ):
+            return None
+        row, column = index.row(), index.column()
+        if not (0 <= row < len(self._rows) and 0 <= column < len(HEADERS)):
+            return None
+        text = self._rows[row][column]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return formatting.plain_tooltip(text) if text else None
+        return text
 
 
 class AlertsPane(QWidget):
@@ -63,16 +132,21 @@ class AlertsPane(QWidget):
         self.ack_button.clicked.connect(self._on_ack_clicked)
         self.take_button.clicked.connect(self._on_take_clicked)
         self.resolve_button.clicked.connect(self._on_resolve_clicked)
-        self.table = QTableWidget(0, len(HEADERS))
+        self.model = AlertTableModel(self)
+        self.table = QTableView()
         self.table.setObjectName("alerts_table")
-        self.table.setHorizontalHeaderLabels(list(HEADERS))
+        self.table.setModel(self.model)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Fixed widths sized once per load from the first rows, not re-measured for every
+        # cell as ResizeToContents does.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setResizeContentsPrecision(50)
         header.setSectionResizeMode(HEADERS.index("Alert"), QHeaderView.ResizeMode.Stretch)
         self.table.setWordWrap(False)
+        self._sized = False
         self.message = QLabel(
             "No alerts. Alerts appear here after a scoring run finds customers at risk."
         )
@@ -96,7 +170,7 @@ class AlertsPane(QWidget):
         def load(progress: ProgressFn, cancel: threading.Event) -> list[AlertView]:
             from churndesk.services.alerts import alert_history
 
-            return alert_history(engine, statuses=statuses, limit=500)
+            return alert_history(engine, statuses=statuses, limit=LIST_LIMIT)
 
         worker = self._jobs.start("_alerts", load, lane="read")
         worker.succeeded.connect(self._on_loaded)
@@ -105,23 +179,17 @@ class AlertsPane(QWidget):
     @Slot(object)
     def _on_loaded(self, alerts: list[AlertView]) -> None:
         self._alerts = alerts
-        self.table.setRowCount(len(alerts))
-        for row, alert in enumerate(alerts):
-            raised = alert.created_at.strftime("%Y-%m-%d %H:%M") if alert.created_at else ""
-            customer = alert.customer_name or alert.external_id or "—"
-            score = "" if alert.score is None else f"{alert.score:.0f}"
-            values = (
-                raised,
-                alert.severity,
-                alert.status,
-                customer,
-                alert.title,
-                score,
-                alert.assigned_to or "",
+        self.model.set_alerts(alerts)
+        if alerts and not self._sized:
+            self._sized = True
+            for column in range(len(HEADERS)):
+                if column != HEADERS.index("Alert"):
+                    self.table.resizeColumnToContents(column)
+        if len(alerts) >= LIST_LIMIT:
+            self.message.setText(
+                f"The newest {LIST_LIMIT:,} alerts (`churndesk alerts list` shows them all)."
             )
-            for column, text in enumerate(values):
-                self.table.setItem(row, column, _cell(text))
-        if alerts:
+        elif alerts:
             self.message.setText(f"{len(alerts):,} alert(s).")
         else:
             self.message.setText(
