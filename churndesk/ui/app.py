@@ -6,6 +6,7 @@ import getpass
 import logging
 import os
 import sys
+from typing import Any
 
 from PySide6.QtWidgets import QApplication
 
@@ -80,5 +81,21 @@ def run_app(database_url: str | None = None) -> int:
         return 0
     window = MainWindow(database, current_username())
     window.show()
-    code = app.exec()
-    return code
+    return leave(window, app.exec())
+
+
+def leave(window: Any, code: int) -> int:
+    """The exit code, or the end of the process if a job thread would outlive the app.
+
+    A job still inside one long statement when the window closed (a big import, say) cannot
+    see its cancel; letting Python tear down its running QThread makes Qt abort the process
+    ("QThread: Destroyed while thread is still running"). Leaving at once is safe: every job
+    writes in one transaction, which the database rolls back when the connection goes.
+    """
+    if getattr(window, "jobs_stopped", True):
+        return code
+    log.warning("a background job was still running at exit; its changes are rolled back")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

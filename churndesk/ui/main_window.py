@@ -49,6 +49,11 @@ PAGES = (
 
 
 class MainWindow(QMainWindow):
+    #: How long closing the window waits for running jobs to notice their cancel.
+    SHUTDOWN_WAIT_MS = 5000
+    #: False after closing if a job was still running (see ui.app.exit_code).
+    jobs_stopped = True
+
     def __init__(self, database: Database, username: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.database = database
@@ -312,6 +317,6 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         save_layout(self, LAYOUT_KEY)
         self.live.stop()
-        self.jobs.shutdown()
+        self.jobs_stopped = self.jobs.shutdown(timeout_ms=self.SHUTDOWN_WAIT_MS)
         self.database.engine.dispose()
         super().closeEvent(event)
