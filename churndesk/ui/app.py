@@ -6,7 +6,7 @@ import getpass
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QApplication
 
@@ -20,6 +20,9 @@ from churndesk.config import (
 from churndesk.db.connect import Database, open_database
 from churndesk.errors import ChurndeskError
 from churndesk.ui.errors import install_excepthook
+
+if TYPE_CHECKING:
+    from churndesk.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +87,7 @@ def run_app(database_url: str | None = None) -> int:
     return leave(window, app.exec())
 
 
-def leave(window: Any, code: int) -> int:
+def leave(window: MainWindow, code: int) -> int:
     """The exit code, or the end of the process if a job thread would outlive the app.
 
     A job still inside one long statement when the window closed (a big import, say) cannot
@@ -92,7 +95,7 @@ def leave(window: Any, code: int) -> int:
     ("QThread: Destroyed while thread is still running"). Leaving at once is safe: every job
     writes in one transaction, which the database rolls back when the connection goes.
     """
-    if getattr(window, "jobs_stopped", True):
+    if window.jobs_stopped:
         return code
     log.warning("a background job was still running at exit; its changes are rolled back")
     logging.shutdown()

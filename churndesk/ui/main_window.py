@@ -51,7 +51,7 @@ PAGES = (
 class MainWindow(QMainWindow):
     #: How long closing the window waits for running jobs to notice their cancel.
     SHUTDOWN_WAIT_MS = 5000
-    #: False after closing if a job was still running (see ui.app.exit_code).
+    #: False after closing if a job was still running (see ui.app.leave).
     jobs_stopped = True
 
     def __init__(self, database: Database, username: str, parent: QWidget | None = None) -> None:

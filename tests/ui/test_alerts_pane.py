@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from churndesk.config import sqlite_url
 from churndesk.db.connect import open_database
+from churndesk.services.alerts import AlertView
 from churndesk.services.demo import create_demo_database
 from churndesk.services.notify import unread_notifications
 from churndesk.ui.main_window import MainWindow
-from churndesk.ui.panes.alerts import AlertTableModel
+from churndesk.ui.panes.alerts import LIST_LIMIT, AlertsPane, AlertTableModel
 
 
 def test_new_alerts_pop_up_in_the_window_and_can_be_acknowledged(
@@ -100,3 +102,32 @@ def test_with_a_tray_new_alerts_pop_up_from_it_and_a_click_opens_them(
         window.close()
     finally:
         database.engine.dispose()
+
+
+def _alert(i: int, name: str) -> AlertView:
+    return AlertView(
+        id=i, rule_id=1, rule_name="Critical", customer_id=i, customer_name=name,
+        external_id=f"C-{i}", run_id=1, status="open", severity="critical",
+        title=f"Critical: {name}", details={}, score=91.0,
+        created_at=dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.UTC), acknowledged_at=None,
+        acknowledged_by=None, assigned_to=None, assigned_at=None, snoozed_until=None,
+        resolved_at=None, resolved_by=None, note="",
+    )  # fmt: skip
+
+
+def test_alert_list_is_plain_text_and_says_when_it_is_capped(qtbot, jobs) -> None:
+    pane = AlertsPane(None, jobs, "alice")  # no database: rows are handed over directly
+    qtbot.addWidget(pane)
+    hostile = '<b>Bold</b> =HYPERLINK("http://x")'
+    pane._on_loaded([_alert(1, hostile)])
+    assert pane.model.data(pane.model.index(0, 3)) == hostile
+    tooltip = pane.model.data(pane.model.index(0, 3), Qt.ItemDataRole.ToolTipRole)
+    assert "&lt;b&gt;" in tooltip and "<b>" not in tooltip
+    assert pane.message.text() == "1 alert(s)."
+
+    pane._on_loaded([_alert(i, f"Customer {i}") for i in range(LIST_LIMIT)])
+    assert pane.model.rowCount() == LIST_LIMIT
+    assert pane.message.text().startswith(f"Showing the newest {LIST_LIMIT:,} alerts.")
+    pane._on_loaded([])
+    assert pane.model.rowCount() == 0
+    assert pane.message.text().startswith("No alerts.")

@@ -173,10 +173,10 @@ def filters(query: CustomerQuery, dialect: str) -> ColumnElement[bool]:
     return and_(true(), *clauses)
 
 
-def _ordered(stmt: Select[Any], column: Any, descending: bool) -> Select[Any]:
+def _order(column: Any, descending: bool) -> list[Any]:
     if descending:
-        return stmt.order_by(column.desc(), T.c.id.desc())
-    return stmt.order_by(column.asc(), T.c.id.asc())
+        return [column.desc(), T.c.id.desc()]
+    return [column.asc(), T.c.id.asc()]
 
 
 def _filtered(query: CustomerQuery) -> bool:
@@ -189,10 +189,19 @@ def _filtered(query: CustomerQuery) -> bool:
     )
 
 
-def view_statements(
-    query: CustomerQuery, dialect: str, *, whole_view: bool = False
-) -> list[Select[Any]]:
-    """The one or two SELECTs whose concatenation is the view's id order.
+@dataclass(frozen=True)
+class _ViewPart:
+    """One index-ordered part of a view: its WHERE clause and its ORDER BY terms."""
+
+    where: ColumnElement[bool]
+    order: list[Any]
+
+    def statement(self) -> Select[Any]:
+        return select(T.c.id).where(self.where).order_by(*self.order)
+
+
+def _view_parts(query: CustomerQuery, dialect: str, *, whole_view: bool) -> list[_ViewPart]:
+    """The one or two parts whose concatenation is the view's id order.
 
     For a first screenful the sort column's index serves the order and the scan stops after a
     few hundred rows. For the ``whole_view`` of a filtered view on SQLite, the sort column is
@@ -208,13 +217,21 @@ def view_statements(
         order_column = literal_column(f"+{T.name}.{key}")  # key: one of our column names
     where = filters(query, dialect)
     if key in NOT_NULL_SORT_KEYS:
-        return [_ordered(select(T.c.id).where(where), order_column, query.descending)]
-    present = _ordered(
-        select(T.c.id).where(where, column.is_not(None)), order_column, query.descending
-    )
-    missing = select(T.c.id).where(where, column.is_(None))
-    missing = missing.order_by(T.c.id.desc() if query.descending else T.c.id.asc())
-    return [present, missing]
+        return [_ViewPart(where, _order(order_column, query.descending))]
+    return [
+        _ViewPart(and_(where, column.is_not(None)), _order(order_column, query.descending)),
+        _ViewPart(
+            and_(where, column.is_(None)),
+            [T.c.id.desc() if query.descending else T.c.id.asc()],
+        ),
+    ]
+
+
+def view_statements(
+    query: CustomerQuery, dialect: str, *, whole_view: bool = False
+) -> list[Select[Any]]:
+    """The one or two SELECTs whose concatenation is the view's id order (see _view_parts)."""
+    return [part.statement() for part in _view_parts(query, dialect, whole_view=whole_view)]
 
 
 def ordered_ids(
@@ -231,16 +248,20 @@ def ordered_ids(
     dialect = connection.dialect.name
     parts: list[np.ndarray] = []
     found = 0
-    for stmt in view_statements(query, dialect, whole_view=limit is None):
+    for view_part in _view_parts(query, dialect, whole_view=limit is None):
         check_cancel(cancel)
-        if limit is not None:
-            if found >= limit:
-                break
-            stmt = stmt.limit(limit - found)
-        if dialect == "postgresql":
-            part = _ids_postgres(connection, stmt, whole=limit is None)
+        if limit is None and dialect == "postgresql":
+            part = _ids_postgres_packed(connection, view_part)
         else:
-            part = _ids_dbapi(connection, stmt)
+            stmt = view_part.statement()
+            if limit is not None:
+                if found >= limit:
+                    break
+                stmt = stmt.limit(limit - found)
+            if dialect == "postgresql":
+                part = _ids_postgres(connection, stmt)
+            else:
+                part = _ids_dbapi(connection, stmt)
         parts.append(part)
         found += len(part)
     check_cancel(cancel)
@@ -254,9 +275,7 @@ _COPY_HEADER = 19
 _COPY_ROW = np.dtype([("fields", ">i2"), ("length", ">i4"), ("id", ">i8")])
 
 
-def _ids_postgres(connection: Connection, stmt: Select[Any], *, whole: bool) -> np.ndarray:
-    if whole:
-        return _ids_postgres_packed(connection, stmt)
+def _ids_postgres(connection: Connection, stmt: Select[Any]) -> np.ndarray:
     compiled = stmt.compile(dialect=connection.dialect)
     raw = connection.connection.dbapi_connection
     assert raw is not None
@@ -272,20 +291,19 @@ def _ids_postgres(connection: Connection, stmt: Select[Any], *, whole: bool) -> 
     return np.frombuffer(body, dtype=_COPY_ROW)["id"].astype(np.int64)
 
 
-def _ids_postgres_packed(connection: Connection, stmt: Select[Any]) -> np.ndarray:
-    """A whole view's ids as one value: the server packs them, in order, into a bytea.
+def _ids_postgres_packed(connection: Connection, part: _ViewPart) -> np.ndarray:
+    """A whole view part's ids as one value: the server packs them, in order, into a bytea.
 
     Reading a million ids as COPY rows kept the GIL for about 0.4 s at a time inside the
     driver, freezing the GUI thread while a view loaded; one 8 MB value costs the client
-    almost nothing. ``string_agg(... ORDER BY ...)`` carries the statement's own order.
+    almost nothing. ``string_agg(... ORDER BY ...)`` carries the part's own order.
     """
-    order = list(stmt._order_by_clauses)  # the order view_statements built for this part
     packed = select(
         func.string_agg(
             func.int8send(T.c.id),
-            aggregate_order_by(literal_column("''::bytea"), *order),
+            aggregate_order_by(literal_column("''::bytea"), *part.order),
         )
-    ).where(stmt.whereclause if stmt.whereclause is not None else true())
+    ).where(part.where)
     data = connection.execute(packed).scalar()
     if not data:
         return np.empty(0, dtype=np.int64)
@@ -360,7 +378,7 @@ def customer_page(
             position = tuple_(column, T.c.id)
             bound = tuple_(after.value, after.id)
             stmt = stmt.where(position < bound if query.descending else position > bound)
-        stmt = _ordered(stmt, column, query.descending).limit(limit)
+        stmt = stmt.order_by(*_order(column, query.descending)).limit(limit)
         for row in connection.execute(stmt):
             rows.append(tuple(row)[: len(columns)])
             last = Cursor(False, row._sort_value, int(row._id))

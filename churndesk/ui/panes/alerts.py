@@ -48,7 +48,7 @@ HEADERS = ("Raised", "Severity", "Status", "Customer", "Alert", "Score", "Assign
 ModelIndex = QModelIndex | QPersistentModelIndex
 UNRESOLVED = ("open", "acknowledged", "assigned", "snoozed")
 DISPATCH_INTERVAL_MS = 30_000
-LIST_LIMIT = 500  # the newest; `churndesk alerts list` reaches the rest
+LIST_LIMIT = 500  # the newest; `churndesk alerts list --limit N` reaches the rest
 
 
 def _values(alert: AlertView) -> tuple[str, ...]:
@@ -187,7 +187,8 @@ class AlertsPane(QWidget):
                     self.table.resizeColumnToContents(column)
         if len(alerts) >= LIST_LIMIT:
             self.message.setText(
-                f"The newest {LIST_LIMIT:,} alerts (`churndesk alerts list` shows them all)."
+                f"Showing the newest {LIST_LIMIT:,} alerts. For more, run "
+                f"“churndesk alerts list --limit N” from a terminal."
             )
         elif alerts:
             self.message.setText(f"{len(alerts):,} alert(s).")
