@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +20,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from churndesk.errors import DatabaseUnavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: Execution option for a transaction that will write. SQLite then starts it with BEGIN
+#: IMMEDIATE: the write lock is taken (or waited for, up to the busy timeout) before anything is
+#: read. A deferred transaction that reads first and writes later gets "database is locked" at
+#: once, without waiting, when another connection writes in between; and preparing any statement
+#: on ``customers`` reads the FTS5 search table behind its triggers, so even a transaction whose
+#: first statement writes there counts as one that read first. PostgreSQL ignores the option.
+WRITE = {"churndesk_write": True}
 
 
 def parse_url(url: str) -> URL:
@@ -82,8 +90,9 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+    def _on_begin(connection: Connection) -> None:
+        writes = connection.get_execution_options().get("churndesk_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
     return engine
 
@@ -102,3 +111,32 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose transaction commits when the block ends, and rolls back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def write_unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """``unit_of_work`` for a transaction that writes: SQLite takes its write lock at the start."""
+    with factory() as session, session.begin():
+        session.connection(execution_options=WRITE)
+        yield session
+
+
+def begin_write(engine: Engine) -> AbstractContextManager[Connection]:
+    """``engine.begin()`` for a transaction that writes: SQLite takes its write lock at the start.
+
+    Use it for every service transaction that writes unless it must not hold the lock while it
+    works (an import staging a million rows); those call ``take_write_lock`` before their first
+    read of the main database instead.
+    """
+    return engine.execution_options(**WRITE).begin()
+
+
+def take_write_lock(connection: Connection) -> None:
+    """On SQLite, take the write lock now, waiting for another writer up to the busy timeout.
+
+    Only in a transaction that has not read the main database yet (temporary tables are fine):
+    after a read, SQLite refuses to wait. The statement writes nothing, and its table has no
+    virtual-table triggers, whose preparation would count as a read (see ``WRITE``).
+    """
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("DELETE FROM alembic_version WHERE 0")

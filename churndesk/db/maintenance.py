@@ -13,6 +13,8 @@ import logging
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from churndesk.db.engine import begin_write
+
 log = logging.getLogger(__name__)
 
 #: Tables whose statistics the bulk paths refresh (our own names, never user input).
@@ -41,7 +43,7 @@ def refresh_statistics(engine: Engine, *tables: str, vacuum: bool = False) -> No
                 for table in tables:
                     autocommit.exec_driver_sql(f"VACUUM (ANALYZE) {table}")
             return
-        with engine.begin() as connection:
+        with begin_write(engine) as connection:
             for table in tables:
                 connection.exec_driver_sql(f"ANALYZE {table}")
     except SQLAlchemyError:

@@ -42,6 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from churndesk.db.engine import begin_write
 from churndesk.db.models import (
     BANDS,
     Alert,
@@ -568,14 +569,14 @@ def evaluate_rules(
     started = time.perf_counter()
     now = now or utcnow()
     outcomes: list[RuleOutcome] = []
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(select(func.pg_advisory_xact_lock(EVALUATION_LOCK_ID)))
             # Hash joins over a million rows spill to disk with the default 4 MB, and JIT
             # compilation costs more than it saves on these short statements.
             connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
             connection.exec_driver_sql("SET LOCAL jit = off")
-        # On SQLite this first write also takes the write lock before anything is read.
+        # begin_write: on SQLite the write lock was taken at BEGIN, before anything is read.
         woken = wake_snoozed_alerts(connection, now)
         run = connection.execute(
             select(RUNS.c.id, RUNS.c.status, RUNS.c.psi).where(RUNS.c.id == run_id)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from churndesk.db.engine import begin_write
 from churndesk.db.models import (
     BANDS,
     CHANNELS,
@@ -465,7 +466,7 @@ def _name_taken(name: str) -> ValidationError:
 def create_rule(engine: Engine, spec: RuleSpec, *, actor: str | None) -> RuleView:
     """Validate and add a rule; raises ValidationError (also for a duplicate name). Commits."""
     try:
-        with engine.begin() as connection:
+        with begin_write(engine) as connection:
             spec = _validate_in(connection, spec)
             values = _values(spec)
             rule_id = connection.execute(
@@ -499,7 +500,7 @@ def update_rule(
     read. Raises ValidationError, NotFoundError, StaleEditError. Commits.
     """
     try:
-        with engine.begin() as connection:
+        with begin_write(engine) as connection:
             before = _find(connection, rule_id)
             spec = _validate_in(connection, spec)
             values = _values(spec)
@@ -539,7 +540,7 @@ def set_rule_enabled(
     engine: Engine, ref: int | str, enabled: bool, *, actor: str | None
 ) -> RuleView:
     """Enable or disable a rule; raises NotFoundError. Commits."""
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         rule = _find(connection, ref)
         if rule.enabled != enabled:
             table = AlertRule.__table__
@@ -566,7 +567,7 @@ def delete_rule(engine: Engine, ref: int | str, *, actor: str | None, force: boo
     A rule with alerts is only deleted with ``force`` (its alert history is deleted too);
     otherwise raises ConflictError suggesting to disable it. Raises NotFoundError. Commits.
     """
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         rule = _find(connection, ref)
         alerts = connection.scalar(
             select(func.count()).select_from(Alert).where(Alert.rule_id == rule.id)
@@ -599,7 +600,7 @@ def ensure_default_rules(engine: Engine, *, actor: str | None = None) -> int:
         if read_setting(connection, DEFAULTS_CREATED_KEY):
             return 0
     created = 0
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         if connection.dialect.name == "postgresql":
             # Two desktops opening a new database together must not both create the set.
             connection.execute(select(func.pg_advisory_xact_lock(DEFAULTS_LOCK_ID)))

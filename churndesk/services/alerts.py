@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Float, and_, cast, func, literal_column, select, update
 
+from churndesk.db.engine import begin_write
 from churndesk.db.models import (
     ALERT_STATUSES,
     SEVERITIES,
@@ -217,7 +218,7 @@ def _step(
     if not actor:
         raise ValidationError("Say who is doing this (a user name).")
     now = now or utcnow()
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         before = _load(connection, alert_id)
         if before.status == "resolved":
             raise ConflictError(f"Alert {alert_id} is already resolved.")

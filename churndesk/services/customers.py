@@ -12,12 +12,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from churndesk.db.engine import session_factory
+from churndesk.db.engine import session_factory, write_unit_of_work
 from churndesk.db.models import Customer
 from churndesk.errors import ChurndeskError, NotFoundError, StaleEditError, ValidationError
 from churndesk.services import audit
@@ -328,12 +328,8 @@ def _get_for_write(session: Session, customer_id: int) -> Customer | None:
     """Load a customer to change it, holding what stops a concurrent edit from interleaving.
 
     PostgreSQL: the row lock (FOR UPDATE), so a second editor waits and then sees the new
-    version. SQLite: the database write lock, taken before reading, because a transaction that
-    reads first and writes later fails at once with "database is locked" (no busy wait) when
-    another writer committed in between.
+    version. SQLite: the database write lock, which ``write_unit_of_work`` took at BEGIN.
     """
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("DELETE FROM customers WHERE 0"))
     return session.get(Customer, customer_id, populate_existing=True, with_for_update=True)
 
 
@@ -369,7 +365,7 @@ def create_customer(
     cleaned = validate_customer(values, today=today)
     maker = _factory(factory)
     try:
-        with maker() as session, session.begin():
+        with write_unit_of_work(maker) as session:
             if _external_id_taken(session, cleaned["external_id"], None):
                 raise _duplicate(cleaned["external_id"])
             customer = Customer(**{"name": "", "attributes": {}, **cleaned})
@@ -414,7 +410,7 @@ def update_customer(
     """
     maker = _factory(factory)
     try:
-        with maker() as session, session.begin():
+        with write_unit_of_work(maker) as session:
             customer = _get_for_write(session, customer_id)
             if customer is None:
                 raise NotFoundError("This customer was deleted by someone else.")
@@ -469,7 +465,7 @@ def delete_customer(
     """
     maker = _factory(factory)
     try:
-        with maker() as session, session.begin():
+        with write_unit_of_work(maker) as session:
             customer = _get_for_write(session, customer_id)
             if customer is None:
                 raise NotFoundError("This customer was already deleted.")

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from churndesk.db.bulk import insert_rows
 from churndesk.db.connect import Database, open_database
+from churndesk.db.engine import begin_write
 from churndesk.db.maintenance import refresh_statistics
 from churndesk.db.models import Customer, User
 from churndesk.errors import ConflictError
@@ -91,7 +92,7 @@ def _fill(
     report: ProgressFn,
     cancel: threading.Event | None,
 ) -> DemoResult:
-    with database.engine.begin() as connection:
+    with begin_write(database.engine) as connection:
         existing = connection.scalar(select(func.count()).select_from(Customer))
         if existing:
             raise ConflictError(

@@ -37,6 +37,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from churndesk.db.engine import take_write_lock
 from churndesk.db.maintenance import refresh_statistics
 from churndesk.errors import ChurndeskError, DatabaseUnavailable, ValidationError
 from churndesk.progress import ProgressFn, Throttled, check_cancel
@@ -889,9 +890,9 @@ def _upsert(connection: Connection, plan: _Plan, staged: int) -> tuple[int, int]
         ).one()
         return int(row[0]), int(row[1])
     _register_sqlite_functions(connection)
-    # Take the write lock before counting: a deferred transaction that reads first and writes
-    # later fails at once (SQLITE_BUSY, no waiting) if another writer committed in between.
-    connection.exec_driver_sql("DELETE FROM customers WHERE 0")
+    # Only now, not for the whole import: staging goes to a temporary table, and edits made
+    # meanwhile should not wait behind a file being read.
+    take_write_lock(connection)
     before = int(connection.exec_driver_sql("SELECT count(*) FROM customers").scalar_one())
     with _indexes_rebuilt(connection, staged >= max(SQLITE_REBUILD_MIN_ROWS, before)):
         result = connection.execute(text(insert), params)

@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from churndesk.db.engine import session_factory
+from churndesk.db.engine import session_factory, write_unit_of_work
 from churndesk.db.models import ModelVersion
 from churndesk.errors import ChurndeskError, NotFoundError, ValidationError
 from churndesk.progress import ProgressFn, Throttled, check_cancel, stage
@@ -215,7 +215,7 @@ def train_model(
         }
     )
     fingerprint = training_fingerprint(labelled, y, schema.fingerprint())
-    with session_factory(engine)() as session, session.begin():
+    with write_unit_of_work(session_factory(engine)) as session:
         version = (
             session.scalar(
                 select(func.max(ModelVersion.version)).where(ModelVersion.name == MODEL_NAME)
@@ -330,7 +330,7 @@ def active_model(engine: Engine) -> ModelSummary | None:
 
 def promote_model(engine: Engine, version: int | str, *, actor: str | None = None) -> ModelSummary:
     """Make ``version`` the active model (the previous one is retired). Commits."""
-    with session_factory(engine)() as session, session.begin():
+    with write_unit_of_work(session_factory(engine)) as session:
         row = _find(session, version)
         if row.status == "active":
             return _summary(row)

@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from churndesk.db.engine import begin_write
 from churndesk.db.models import Alert, Customer, Notification, OutboxMessage, User
 from churndesk.errors import ConflictError, NotFoundError
 from churndesk.services import audit
@@ -376,7 +377,7 @@ def enqueue_digests(engine: Engine, *, now: dt.datetime | None = None) -> int:
     idempotency key names the period). Returns how many digests were queued. Commits.
     """
     now = now or utcnow()
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         rules = [
             r for r in load_rules(connection) if "email" in r.channels and r.email_mode == "digest"
         ]
@@ -606,7 +607,7 @@ def _claim(
             OUTBOX.c.next_attempt_at,
         )
     )
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         rows = connection.execute(statement).all()
     rows.sort(key=lambda r: (as_utc(r.next_attempt_at), r.id))
     return [
@@ -637,7 +638,7 @@ _CLEAR_CLAIM = {"claimed_by": None, "claim_expires_at": None}
 
 
 def _record_sent(engine: Engine, message: _Claimed, worker_id: str, now: dt.datetime) -> bool:
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         result = connection.execute(
             update(OUTBOX)
             .where(_mine(message.id, worker_id))
@@ -676,7 +677,7 @@ def _record_failure(
         values["status"] = "dead"
     else:
         values.update(status="failed", next_attempt_at=retry_at)
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         result = connection.execute(
             update(OUTBOX).where(_mine(message.id, worker_id)).values(values)
         )
@@ -688,7 +689,7 @@ def _record_failure(
 def _release(engine: Engine, messages: Sequence[_Claimed], worker_id: str) -> int:
     """Give back claimed messages not attempted (cancel, or the lease is running out)."""
     released = 0
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         for message in messages:
             result = connection.execute(
                 update(OUTBOX)
@@ -972,7 +973,7 @@ def mark_read(
         if not ids:
             return 0
         condition = and_(condition, table.c.id.in_(list(ids)))
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         result = connection.execute(update(table).where(condition).values(read_at=now or utcnow()))
         if result.rowcount:
             publish(connection, Changes(notifications=True))
@@ -1069,7 +1070,7 @@ def retry_message(
 
     Raises NotFoundError, or ConflictError for a message that was sent or is being sent. Commits.
     """
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         status = connection.scalar(select(OUTBOX.c.status).where(OUTBOX.c.id == message_id))
         if status is None:
             raise NotFoundError(f"There is no notification {message_id}.")

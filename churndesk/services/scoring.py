@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, Index, select, text, update
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from churndesk.db.bulk import insert_rows
+from churndesk.db.engine import begin_write, take_write_lock
 from churndesk.db.maintenance import refresh_statistics
 from churndesk.db.models import Customer, ScoringRun
 from churndesk.errors import Cancelled, ChurndeskError, ConflictError, NotFoundError
@@ -303,7 +304,7 @@ def _after_run(engine: Engine, run_id: int, after_run: AfterRun | None) -> None:
 
 def _fail_orphaned_runs(engine: Engine) -> None:
     """Runs marked running while we hold the lock were left by a process that died."""
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         connection.execute(
             update(ScoringRun)
             .where(ScoringRun.status == "running")
@@ -316,7 +317,7 @@ def _fail_orphaned_runs(engine: Engine) -> None:
 
 
 def _start_run(engine: Engine, loaded: LoadedModel, actor: str | None) -> int:
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         run_id = connection.execute(
             ScoringRun.__table__.insert()
             .values(
@@ -331,7 +332,7 @@ def _start_run(engine: Engine, loaded: LoadedModel, actor: str | None) -> int:
 
 
 def _finish_failed(engine: Engine, run_id: int, status: str, error: str) -> None:
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         connection.execute(
             update(ScoringRun)
             .where(ScoringRun.id == run_id)
@@ -463,6 +464,8 @@ def _publish(
 ) -> None:
     """The one transaction that makes the run visible: history, current scores, run row."""
     sqlite = connection.dialect.name == "sqlite"
+    # Staging went to a temporary table; the database itself is locked only from here on.
+    take_write_lock(connection)
     params = {"run": run_id, "model": loaded.summary.id, "now": _db_time(connection, now)}
     # Customers deleted while the run computed have no row to update and get no history.
     connection.execute(

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from churndesk.db.engine import begin_write
 from churndesk.db.models import Setting
 from churndesk.errors import ValidationError
 from churndesk.services import audit
@@ -59,7 +60,7 @@ def save_scoring_settings(
     engine: Engine, settings: ScoringSettings, *, actor: str | None = None
 ) -> None:
     """Store the settings for every desktop; commits with an audit entry."""
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         old = _read(connection, SCORING_KEY)
         table = Setting.__table__
         if old is None:

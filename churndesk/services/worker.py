@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from churndesk.db.engine import begin_write
 from churndesk.db.models import ScoringRun
 from churndesk.errors import ChurndeskError, ConflictError, NotFoundError
 from churndesk.services.alert_common import as_utc, utcnow
@@ -143,7 +144,7 @@ def evaluate_if_due(engine: Engine, *, now: dt.datetime) -> EvaluationResult | N
 
 def wake_snoozed(engine: Engine, *, now: dt.datetime) -> int:
     """Wake alerts whose snooze ended; returns how many. Commits."""
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         woken = wake_snoozed_alerts(connection, now)
         if woken:
             publish(connection, Changes(alerts=True))

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, Engine
 
 from churndesk import secrets
+from churndesk.db.engine import begin_write
 from churndesk.errors import ValidationError
 from churndesk.services.alert_common import read_setting, write_setting
 from churndesk.services.changes import Changes, publish
@@ -150,7 +151,7 @@ def save_smtp_settings(
                 {"username": "Enter the user name for the mail server."},
             )
         secrets.set_secret(SMTP_SECRET, settings.secret_name, password)
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         write_setting(connection, SMTP_KEY, settings.to_json(), actor=actor)
         publish(connection, Changes(settings=True))
     return settings
@@ -222,7 +223,7 @@ def set_webhook_endpoint(
     else:
         secret = webhook_secret(url) or generate_webhook_secret()
     secrets.set_secret(WEBHOOK_SECRET, url, secret)
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         endpoints = webhook_endpoints(connection)
         endpoints[name] = url
         write_setting(connection, WEBHOOKS_KEY, endpoints, actor=actor)
@@ -232,7 +233,7 @@ def set_webhook_endpoint(
 
 def remove_webhook_endpoint(engine: Engine, name: str, *, actor: str | None) -> bool:
     """Forget an endpoint (its secret stays in the keyring); returns whether it existed. Commits."""
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         endpoints = webhook_endpoints(connection)
         if endpoints.pop(name, None) is None:
             return False
@@ -266,6 +267,6 @@ def save_notify_options(engine: Engine, options: NotifyOptions, *, actor: str | 
         problems["digest_timezone"] = f"'{options.digest_timezone}' is not a known time zone."
     if problems:
         raise ValidationError(" ".join(problems.values()), problems)
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         write_setting(connection, OPTIONS_KEY, asdict(options), actor=actor)
         publish(connection, Changes(settings=True))

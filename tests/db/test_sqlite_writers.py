@@ -1,0 +1,157 @@
+"""SQLite writers wait for one another instead of failing with "database is locked".
+
+A deferred SQLite transaction that has read anything gets SQLITE_BUSY at once, without waiting,
+when it then wants to write while another connection holds the write lock. Preparing a write to
+``customers`` reads the FTS5 search table behind its triggers, so before the fix a customer edit
+or an import racing any other writer failed about one time in six (and every time when the other
+writer already held the lock). Here another connection holds the lock while the service call
+starts; the call must wait for it and then succeed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, func, select
+
+from churndesk.db.engine import begin_write, make_engine
+from churndesk.db.models import Customer, Setting
+from churndesk.services.customers import create_customer, delete_customer, update_customer
+from churndesk.services.importing import import_customers
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+#: How long a call that fails at once is given to do so. A correct call is not timed at all: it
+#: waits for the lock until the holder commits, whatever this is.
+FAIL_FAST_WINDOW_S = 0.5
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def holder(engine: Engine) -> Iterator[sqlite3.Connection]:
+    """A second connection to the same file, as another desktop or job would have."""
+    database = engine.url.database
+    assert database
+    connection = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def call_while_locked(
+    engine: Engine,
+    holder: sqlite3.Connection,
+    call: Callable[[], Any],
+    blocks_on: Callable[[str], bool],
+) -> Any:
+    """Run ``call`` on a thread while ``holder`` has the write lock; release it once the call
+    reached the statement ``blocks_on`` picks (and failed at once, or is waiting)."""
+    engine.dispose()  # fresh connections, as two desktops or a new job have
+    reached = threading.Event()
+    outcome: dict[str, Any] = {}
+    caller: threading.Thread
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if threading.current_thread() is caller and blocks_on(statement):
+            reached.set()
+
+    def run() -> None:
+        try:
+            outcome["result"] = call()
+        except Exception as exc:  # reported by the assertion below
+            outcome["error"] = exc
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('holder', '1')")
+    caller = threading.Thread(target=run)
+    try:
+        caller.start()
+        assert reached.wait(30), "the call never reached the statement that needs the lock"
+        caller.join(FAIL_FAST_WINDOW_S)
+    finally:
+        holder.execute("COMMIT")
+        caller.join()
+        event.remove(engine, "before_cursor_execute", on_statement)
+    assert "error" not in outcome, f"the call failed instead of waiting: {outcome['error']!r}"
+    return outcome["result"]
+
+
+def begins(statement: str) -> bool:
+    return statement.startswith("BEGIN IMMEDIATE")
+
+
+def new_customer(engine: Engine) -> Any:
+    return create_customer(engine, {"external_id": "c-1", "name": "Ada"})
+
+
+def test_editing_a_customer_waits_for_another_writer(
+    engine: Engine, holder: sqlite3.Connection
+) -> None:
+    record = new_customer(engine)
+    saved = call_while_locked(
+        engine,
+        holder,
+        lambda: update_customer(engine, record.id, {"plan": "Gold"}, expected_version=1),
+        begins,
+    )
+    assert saved.plan == "Gold" and saved.version == 2
+
+
+def test_creating_and_deleting_wait_for_another_writer(
+    engine: Engine, holder: sqlite3.Connection
+) -> None:
+    created = call_while_locked(
+        engine,
+        holder,
+        lambda: create_customer(engine, {"external_id": "c-9", "name": "Grace"}),
+        begins,
+    )
+    call_while_locked(
+        engine, holder, lambda: delete_customer(engine, created.id, expected_version=1), begins
+    )
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(Customer)) == 0
+
+
+def test_an_import_waits_for_another_writer_only_when_it_saves(
+    engine: Engine, holder: sqlite3.Connection, tmp_path: Path
+) -> None:
+    source = tmp_path / "customers.csv"
+    source.write_text("customerID,MonthlyCharges\nx-1,10\nx-2,20\n", encoding="utf-8")
+    result = call_while_locked(
+        engine,
+        holder,
+        lambda: import_customers(engine, source),
+        # Staging goes to a temporary table and takes no lock; only saving does.
+        lambda statement: "alembic_version" in statement,
+    )
+    assert (result.inserted, result.rejected) == (2, 0)
+
+
+def test_a_write_transaction_that_reads_first_still_waits(
+    engine: Engine, holder: sqlite3.Connection
+) -> None:
+    def read_then_write() -> int:
+        with begin_write(engine) as connection:
+            count = int(connection.scalar(select(func.count()).select_from(Setting)) or 0)
+            connection.execute(Setting.__table__.insert().values(key="mine", value=count))
+        return count
+
+    # It read after the holder committed: its transaction began only once the lock was free.
+    assert call_while_locked(engine, holder, read_then_write, begins) == 1
+    with engine.connect() as connection:
+        keys = set(connection.scalars(select(Setting.key)))
+    assert keys == {"holder", "mine"}
