@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from churndesk.db.models import Customer
 from churndesk.progress import ProgressFn, check_cancel
 from churndesk.services.customer_fields import FIELDS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The id, every customer field as the import and the editor know them, and when it was created.
 BASE_COLUMNS: tuple[str, ...] = ("id", *FIELDS, "created_at")
@@ -92,6 +94,8 @@ def iter_customer_frames(
     Frames have BASE_COLUMNS plus one column per attribute (missing → NaN/None). An attribute
     named like a base column is skipped (the base column wins). Does not write.
     """
+    import pandas as pd
+
     dialect = engine.dialect.name
     wanted = [a for a in attributes if a not in BASE_COLUMNS]
     sql = _select_sql(dialect, wanted, chunk_size)
@@ -129,6 +133,8 @@ def normalise_frame(frame: pd.DataFrame, attributes: Sequence[str]) -> pd.DataFr
     numbers as numbers; an attribute column whose values all read as numbers becomes numeric
     on both, so a model trained on one database scores the same on the other.
     """
+    import pandas as pd
+
     for column in DATE_COLUMNS:
         frame[column] = pd.to_datetime(frame[column], errors="coerce")
     for column in TIMESTAMP_COLUMNS:
@@ -175,6 +181,8 @@ def load_customer_frame(
     cancel: threading.Event | None = None,
 ) -> pd.DataFrame:
     """Every customer in one frame (training needs them all at once)."""
+    import pandas as pd
+
     keys = attribute_keys(engine) if attributes is None else list(attributes)
     total = customer_count(engine)
     frames = list(iter_customer_frames(engine, keys, total=total, progress=progress, cancel=cancel))

@@ -13,10 +13,9 @@ import hashlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
@@ -27,6 +26,9 @@ from churndesk.progress import ProgressFn, Throttled, check_cancel, stage
 from churndesk.services import audit
 from churndesk.services.changes import Changes, publish
 from churndesk.services.customer_frames import load_customer_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MODEL_NAME = "churn"
 ARTIFACT_FORMAT = "skops"
@@ -124,6 +126,8 @@ def _summary(row: ModelVersion) -> ModelSummary:
 
 def training_fingerprint(frame: pd.DataFrame, y: np.ndarray, schema_fingerprint: str) -> str:
     """A hash of exactly what the model learned from: ids, labels, features' sources, schema."""
+    import pandas as pd
+
     digest = hashlib.sha256(schema_fingerprint.encode())
     ordered = frame.sort_values("external_id", kind="stable")
     digest.update(pd.util.hash_pandas_object(ordered["external_id"], index=False).values)

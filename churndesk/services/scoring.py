@@ -23,10 +23,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import Connection, Engine, Index, select, text, update
 from sqlalchemy.schema import CreateIndex, DropIndex
 
@@ -52,6 +51,9 @@ from churndesk.services.models import (
 )
 from churndesk.services.prefetch import prefetch
 from churndesk.services.settings import ScoringSettings, scoring_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -616,6 +618,8 @@ def rescore_customers(
 def _frame_for(
     connection: Connection, customer_ids: Sequence[int], attributes: list[str]
 ) -> pd.DataFrame:
+    import pandas as pd
+
     from churndesk.services.customer_frames import _json_path
 
     wanted = [a for a in attributes if a not in BASE_COLUMNS]

@@ -38,3 +38,24 @@ def test_ui_code_never_touches_sql_directly() -> None:
         )
     ]
     assert offenders == []
+
+
+def test_start_up_jobs_import_neither_pandas_nor_scikit_learn() -> None:
+    """The main window's start-up jobs import these services on worker threads. Importing
+    pandas there held the GIL for up to 60 ms at a stretch (scikit-learn: 85 ms), which froze
+    the GUI thread for 110-150 ms in the first second on PostgreSQL; only training, scoring
+    and demo creation may pay for them."""
+    code = (
+        "import sys\n"
+        "import churndesk.ui.main_window\n"
+        "import churndesk.services.alerts, churndesk.services.notify\n"
+        "import churndesk.services.models, churndesk.services.scoring\n"
+        "import churndesk.services.customer_views, churndesk.services.overview\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'sklearn'))\n"
+        "print(heavy[:5])\n"
+        "sys.exit(1 if heavy else 0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -25,7 +25,8 @@ from churndesk.ui.errors import user_message
 from churndesk.ui.jobs import JobRunner
 
 if TYPE_CHECKING:
-    # The services import pandas (about a second): the page loads them on first use instead.
+    # Loaded by the page's jobs on first use; they import pandas and scikit-learn only inside
+    # training and scoring (tests/unit/test_boundaries.py keeps it so).
     from churndesk.services.models import ModelSummary
     from churndesk.services.scoring import RunSummary
 
