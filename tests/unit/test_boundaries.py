@@ -8,6 +8,14 @@ import sys
 from tests.conftest import REPO
 
 
+def assert_exits_cleanly(code: str) -> None:
+    """Run ``code`` in a fresh interpreter (nothing imported yet); it must exit with 0."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_services_ml_and_cli_do_not_import_qt() -> None:
     code = (
         "import sys, pkgutil, importlib\n"
@@ -21,10 +29,7 @@ def test_services_ml_and_cli_do_not_import_qt() -> None:
         "print(bad)\n"
         "sys.exit(1 if bad else 0)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_exits_cleanly(code)
 
 
 def test_ui_code_never_touches_sql_directly() -> None:
@@ -55,7 +60,4 @@ def test_start_up_jobs_import_neither_pandas_nor_scikit_learn() -> None:
         "print(heavy[:5])\n"
         "sys.exit(1 if heavy else 0)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_exits_cleanly(code)
