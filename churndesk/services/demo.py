@@ -75,7 +75,7 @@ def create_demo_database(
 def _train_and_score(
     database: Database, seed: int, report: ProgressFn, cancel: threading.Event | None
 ) -> None:
-    """Give the demo a trained model and two scoring runs, so every screen has something."""
+    """Give the demo a trained model and a scoring run, so every screen has something."""
     from churndesk.services.models import train_model
     from churndesk.services.scoring import score_all
 

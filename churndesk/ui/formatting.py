@@ -47,3 +47,8 @@ def trend(current: float | None, previous: float | None) -> str:
 def plain_tooltip(text: str) -> str:
     """Qt guesses whether a tooltip is rich text; escape it so "<b>x</b>" shows literally."""
     return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 alert', '2 alerts', '1,204 alerts'."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

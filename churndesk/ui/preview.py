@@ -1,17 +1,28 @@
-"""Open one screen alone with demo data: ``python -m churndesk.ui.preview SCREEN``."""
+"""Open one screen alone with demo data: ``python -m churndesk.ui.preview SCREEN``.
+
+Every page of the main window, the customer detail, the import wizard and the open-database
+dialog. ``--screenshot FILE`` waits until the screen's background jobs have finished, saves a
+PNG and exits (that is how the pictures in docs/screenshots are made).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import tempfile
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QWidget
 
 from churndesk.config import sqlite_url
 from churndesk.db.connect import Database, open_database
+
+#: Longest wait for a screen's jobs before the screenshot is taken anyway.
+SETTLE_S = 30.0
 
 
 def demo_database(folder: Path, customers: int = 2000) -> Database:
@@ -22,13 +33,76 @@ def demo_database(folder: Path, customers: int = 2000) -> Database:
     return open_database(url)
 
 
-def build_main(database: Database) -> QWidget:
+@dataclass
+class Screen:
+    """What to show, and what to do once its data has arrived (select a row, say)."""
+
+    widget: QWidget
+    window: QWidget  # the main window behind it, whose jobs are waited for
+    when_ready: Callable[[], None] | None = None
+
+
+def _main_window(database: Database, page: str = "customers") -> QWidget:
     from churndesk.ui.main_window import MainWindow
 
-    return MainWindow(database, "alice")
+    window = MainWindow(database, "alice")
+    window.resize(1400, 860)
+    window.show_page(page)
+    return window
 
 
-SCREENS: dict[str, Callable[[Database], QWidget]] = {"main": build_main}
+def page(key: str) -> Callable[[Database], Screen]:
+    def build(database: Database) -> Screen:
+        window = _main_window(database, key)
+        return Screen(window, window)
+
+    return build
+
+
+def customer_detail(database: Database) -> Screen:
+    """The customers page with the riskiest customer selected: detail, drivers, risk history."""
+    window = _main_window(database)
+    table = window.customers_pane.table  # type: ignore[attr-defined]
+    return Screen(window, window, lambda: table.selectRow(0))
+
+
+def import_wizard(database: Database) -> Screen:
+    window = _main_window(database)
+    return Screen(window.open_import_wizard(), window)  # type: ignore[attr-defined]
+
+
+def open_dialog(database: Database) -> Screen:
+    from churndesk.ui.panes.open_database import OpenDatabaseDialog
+
+    dialog = OpenDatabaseDialog()
+    return Screen(dialog, dialog)
+
+
+SCREENS: dict[str, Callable[[Database], Screen]] = {
+    "main": page("customers"),
+    "customers": page("customers"),
+    "detail": customer_detail,
+    "models": page("models"),
+    "alerts": page("alerts"),
+    "dashboard": page("dashboard"),
+    "reports": page("reports"),
+    "settings": page("settings"),
+    "import": import_wizard,
+    "open": open_dialog,
+}
+
+
+def settle(window: QWidget, timeout_s: float = SETTLE_S) -> None:
+    """Process events until the window's jobs have finished (or ``timeout_s`` has passed)."""
+    jobs = getattr(window, "jobs", None)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        QCoreApplication.processEvents()
+        if jobs is None or not jobs.busy():
+            break
+        time.sleep(0.01)  # let the job threads run instead of spinning
+    for _ in range(20):  # the results' repaints
+        QCoreApplication.processEvents()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,15 +115,21 @@ def main(argv: list[str] | None = None) -> int:
     app = application()
     with tempfile.TemporaryDirectory() as folder:
         database = demo_database(Path(folder))
-        widget = SCREENS[args.screen](database)
-        widget.show()
+        screen = SCREENS[args.screen](database)
+        screen.window.show()
+        screen.widget.show()
         if args.screenshot:
-            for _ in range(20):
-                app.processEvents()
-            widget.grab().save(str(args.screenshot))
-            widget.close()
+            settle(screen.window)
+            if screen.when_ready is not None:
+                screen.when_ready()
+                settle(screen.window)
+            screen.widget.grab().save(str(args.screenshot))
+            screen.window.close()
             code = 0
         else:
+            if screen.when_ready is not None:
+                settle(screen.window)
+                screen.when_ready()
             code = app.exec()
         database.engine.dispose()
     return code

@@ -191,7 +191,7 @@ class AlertsPane(QWidget):
                 f"“churndesk alerts list --limit N” from a terminal."
             )
         elif alerts:
-            self.message.setText(f"{len(alerts):,} alert(s).")
+            self.message.setText(f"{formatting.count(len(alerts), 'alert')}.")
         else:
             self.message.setText(
                 "No alerts. Alerts appear here after a scoring run finds customers at risk."
@@ -267,7 +267,8 @@ class NotificationBanner(QFrame):
     def show_notifications(self, notes: list[NotificationView]) -> None:
         lines = [n.title for n in notes[:3]]
         more = f" and {len(notes) - 3} more" if len(notes) > 3 else ""
-        self.text.setText(f"{len(notes)} new alert(s): " + "; ".join(lines) + more)
+        heading = formatting.count(len(notes), "new alert")
+        self.text.setText(f"{heading}: " + "; ".join(lines) + more)
         self.setVisible(True)
 
 
@@ -342,7 +343,7 @@ class AlertNotifier(QObject):
         self._seen.update(n.id for n in fresh)
         if self._tray is not None:
             body = "\n".join(n.title for n in fresh[:5])
-            self._tray.showMessage(f"{len(fresh)} new churn alert(s)", body)
+            self._tray.showMessage(formatting.count(len(fresh), "new churn alert"), body)
         else:
             self._banner.show_notifications(notes)
         self.shown.emit(len(fresh))
