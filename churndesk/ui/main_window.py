@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self._build_menus()
+        self._build_toolbar()
         self._build_status_bar()
         self.navigation.setCurrentRow(0)
         restore_layout(self, LAYOUT_KEY)
@@ -135,10 +136,16 @@ class MainWindow(QMainWindow):
         self.import_action.setShortcut(QKeySequence("Ctrl+I"))
         self.import_action.triggered.connect(self.open_import_wizard)
         file_menu.addAction(self.import_action)
+        self.score_action = QAction("&Score all customers", self)
+        self.score_action.setShortcut(QKeySequence("F9"))
+        self.score_action.setToolTip("Score every customer with the active model (F9)")
+        self.score_action.triggered.connect(self._on_score_triggered)
+        file_menu.addAction(self.score_action)
         open_action = QAction("&Open database…", self)
         open_action.setShortcut(QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self.open_other_database)
         file_menu.addAction(open_action)
+        self.open_action = open_action
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -160,11 +167,31 @@ class MainWindow(QMainWindow):
         refresh.setShortcut(QKeySequence.StandardKey.Refresh)
         refresh.triggered.connect(self.refresh_overview)
         view_menu.addAction(refresh)
+        self.refresh_action = refresh
+        self.view_menu = view_menu
 
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About churndesk", self)
         about.triggered.connect(self._on_about_triggered)
         help_menu.addAction(about)
+
+    def _build_toolbar(self) -> None:
+        """The actions used most, one click away; the same QActions as the menus."""
+        toolbar = self.addToolBar("Main toolbar")
+        toolbar.setObjectName("main_toolbar")  # saveState() remembers it by this name
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for action in (self.import_action, self.score_action, self.refresh_action):
+            toolbar.addAction(action)
+        toolbar.addSeparator()
+        toolbar.addAction(self.open_action)
+        self.toolbar = toolbar
+        self.view_menu.addAction(toolbar.toggleViewAction())
+
+    @Slot()
+    def _on_score_triggered(self) -> None:
+        # The Models page shows how the run went (and why not, with no model yet).
+        self.show_page("models")
+        self.models_pane.score()
 
     def _build_status_bar(self) -> None:
         status = self.statusBar()

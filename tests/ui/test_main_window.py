@@ -72,3 +72,17 @@ def test_error_messages_show_values_literally(qtbot) -> None:
     assert box.textFormat() == Qt.TextFormat.PlainText
     assert box.text() == f"Customer {name} could not be saved."
     assert box.icon() == QMessageBox.Icon.Warning
+
+
+def test_toolbar_offers_the_main_actions_with_their_shortcuts(qtbot, database: Database) -> None:
+    window = _window(qtbot, database)
+    assert window.toolbar.isVisible()
+    texts = [a.text().replace("&", "") for a in window.toolbar.actions() if a.text()]
+    assert texts == ["Import customers…", "Score all customers", "Refresh", "Open database…"]
+    assert window.score_action.shortcut().toString() == "F9"
+    # F9 on a database with no model: the Models page opens and says what to do first.
+    qtbot.keyClick(window, Qt.Key.Key_F9)
+    assert window.current_page() == "models"
+    qtbot.waitUntil(lambda: not window.jobs.busy(), timeout=10_000)
+    assert "model" in window.models_pane.message.text().lower()
+    assert "train" in window.models_pane.message.text().lower()
