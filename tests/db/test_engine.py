@@ -22,6 +22,21 @@ def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(db_url: str) -
         engine.dispose()
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgres_sessions_run_without_jit_unless_asked(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW jit").scalar() == "off"
+            assert connection.exec_driver_sql("SHOW application_name").scalar() == "churndesk"
+        on = make_engine(db_url, connect_args={"options": "-c jit=on"})
+        with on.connect() as connection:
+            assert connection.exec_driver_sql("SHOW jit").scalar() == "on"
+        on.dispose()
+    finally:
+        engine.dispose()
+
+
 def test_postgres_urls_use_psycopg3_and_pre_ping() -> None:
     assert parse_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
     engine = make_engine("postgresql://nobody@127.0.0.1:1/nothing")
