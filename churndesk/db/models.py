@@ -123,6 +123,8 @@ class Customer(Base):
     risk_score_prev: Mapped[float | None] = mapped_column(Float)
     risk_band: Mapped[str | None] = mapped_column(String(16))
     revenue_at_risk: Mapped[float | None] = mapped_column(Float)
+    # When these last changed: a run rewrites only the customers whose values moved (the
+    # history in risk_scores has every run's time).
     scored_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())

@@ -195,6 +195,43 @@ def test_second_run_keeps_the_previous_score(engine: Engine) -> None:
     assert _scalar(engine, "SELECT COUNT(*) FROM customers WHERE risk_score_prev IS NULL") == 0
 
 
+def test_runs_rewrite_only_customers_whose_score_moved(engine: Engine) -> None:
+    """Same model, same data: the scores repeat, so a run appends history for everyone but
+    rewrites only the customers whose current values (or trend) change."""
+
+    def rewritten_by(run_id: int) -> set[int]:
+        with engine.connect() as connection:
+            finished = connection.execute(
+                text("SELECT scored_at FROM risk_scores WHERE run_id = :r LIMIT 1"), {"r": run_id}
+            ).scalar_one()
+            ids = connection.execute(
+                text("SELECT id FROM customers WHERE scored_at = :t"), {"t": finished}
+            ).scalars()
+            return set(ids)
+
+    no_hook = {"after_run": lambda e, r: None}
+    scoring.score_all(engine, **no_hook)
+    second = scoring.score_all(engine, **no_hook)  # every trend goes from "none" to "flat"
+    assert len(rewritten_by(second.id)) == 7043
+    customer = int(_scalar(engine, "SELECT MIN(id) FROM customers"))
+    before = _scalar(engine, f"SELECT revenue_at_risk FROM customers WHERE id = {customer}")
+    with engine.begin() as connection:  # changed behind the services' back: no rescore
+        connection.execute(
+            text("UPDATE customers SET monthly_revenue = monthly_revenue * 3 WHERE id = :i"),
+            {"i": customer},
+        )
+    third = scoring.score_all(engine, **no_hook)
+    assert rewritten_by(third.id) == {customer}
+    assert _scalar(engine, f"SELECT revenue_at_risk FROM customers WHERE id = {customer}") > before
+    fourth = scoring.score_all(engine, **no_hook)
+    assert rewritten_by(fourth.id) == {customer}  # its trend since the last run is flat again
+    differs = "IS NOT" if engine.dialect.name == "sqlite" else "IS DISTINCT FROM"
+    moved = f"SELECT COUNT(*) FROM customers WHERE risk_score_prev {differs} risk_score"
+    assert _scalar(engine, moved) == 0
+    assert _scalar(engine, "SELECT COUNT(*) FROM risk_scores") == 4 * 7043
+    assert scoring.list_runs(engine)[0].customers_scored == 7043
+
+
 def test_a_run_refreshes_planner_statistics_for_the_risk_ordered_table(engine: Engine) -> None:
     """Without statistics SQLite served "active customers by risk" from the status index and
     sorted every active customer for the first screenful (0.4 s at a million)."""
