@@ -14,6 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
+from churndesk.db.engine import begin_write
 from churndesk.errors import SchemaError
 from churndesk.progress import ProgressFn, no_progress
 
@@ -61,13 +62,17 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Upgrade to ``revision`` in one transaction (PostgreSQL DDL is transactional)."""
-    with engine.begin() as connection:
+    """Upgrade to ``revision`` in one transaction (PostgreSQL DDL is transactional).
+
+    On SQLite the transaction holds the write lock from its start, so a second desktop opening
+    the same file meanwhile waits and then finds the schema already upgraded.
+    """
+    with begin_write(engine) as connection:
         command.upgrade(alembic_config(connection), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    with engine.begin() as connection:
+    with begin_write(engine) as connection:
         command.downgrade(alembic_config(connection), revision)
 
 

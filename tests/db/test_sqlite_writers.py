@@ -55,6 +55,8 @@ def call_while_locked(
     holder: sqlite3.Connection,
     call: Callable[[], Any],
     blocks_on: Callable[[str], bool],
+    *,
+    table: str | None = "settings",
 ) -> Any:
     """Run ``call`` on a thread while ``holder`` has the write lock; release it once the call
     reached the statement ``blocks_on`` picks (and failed at once, or is waiting)."""
@@ -75,7 +77,8 @@ def call_while_locked(
 
     event.listen(engine, "before_cursor_execute", on_statement)
     holder.execute("BEGIN IMMEDIATE")
-    holder.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('holder', '1')")
+    if table:  # a write of its own, as another desktop's would be
+        holder.execute(f"INSERT OR REPLACE INTO {table} (key, value) VALUES ('holder', '1')")
     caller = threading.Thread(target=run)
     try:
         caller.start()
@@ -155,3 +158,27 @@ def test_a_write_transaction_that_reads_first_still_waits(
     with engine.connect() as connection:
         keys = set(connection.scalars(select(Setting.key)))
     assert keys == {"holder", "mine"}
+
+
+def test_opening_a_new_file_waits_for_a_desktop_that_is_upgrading_it(empty_db_url: str) -> None:
+    """Two desktops opening one new file: the second upgrade waits, then finds nothing to do."""
+    from churndesk.db import migrate
+    from churndesk.db.schema_version import HEAD_REVISION
+
+    engine = make_engine(empty_db_url)
+    database = engine.url.database
+    assert database
+    other = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    other.execute("PRAGMA journal_mode = WAL")  # as the other desktop's connection set it
+    try:
+        call_while_locked(
+            engine,
+            other,
+            lambda: migrate.upgrade(engine),
+            lambda statement: statement.startswith("BEGIN"),
+            table=None,
+        )
+        assert migrate.current_revision(engine) == HEAD_REVISION
+    finally:
+        other.close()
+        engine.dispose()
