@@ -68,7 +68,10 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     # JIT compiling a query costs 5-50 ms before it runs; it pays off for analytical queries of
     # many seconds, while every query here is either interactive or a bulk statement bound by
     # writes. A session can still turn it on (SET jit = on).
-    connect_args.setdefault("options", "-c jit=off")
+    if "options" not in connect_args:
+        given = parsed.query.get("options")
+        given = given if isinstance(given, str) else " ".join(given or ())
+        connect_args["options"] = f"{given} -c jit=off".strip()
     options.update(kwargs)
     return create_engine(parsed, connect_args=connect_args, **options)
 

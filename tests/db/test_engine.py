@@ -33,6 +33,12 @@ def test_postgres_sessions_run_without_jit_unless_asked(db_url: str) -> None:
         with on.connect() as connection:
             assert connection.exec_driver_sql("SHOW jit").scalar() == "on"
         on.dispose()
+        # Options in the URL are kept, not replaced.
+        mine = make_engine(f"{db_url}?options=-c%20statement_timeout%3D12345")
+        with mine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "12345ms"
+            assert connection.exec_driver_sql("SHOW jit").scalar() == "off"
+        mine.dispose()
     finally:
         engine.dispose()
 
