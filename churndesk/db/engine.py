@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from churndesk.errors import DatabaseUnavailable
@@ -120,22 +120,47 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+BUSY_MESSAGE = (
+    "The database is busy with another change (an import or a scoring run, here or on another "
+    "desktop) that has taken more than {seconds:g} seconds. Nothing was saved; try again when "
+    "it has finished."
+)
+
+
+@contextmanager
+def busy_explained() -> Iterator[None]:
+    """Turn SQLite's "database is locked" (the busy timeout ran out) into a message for humans.
+
+    The transaction has been rolled back by then, so nothing was half-written.
+    """
+    try:
+        yield
+    except OperationalError as exc:
+        if isinstance(exc.orig, sqlite3.OperationalError) and "locked" in str(exc.orig):
+            message = BUSY_MESSAGE.format(seconds=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            raise DatabaseUnavailable(message, details=str(exc)) from exc
+        raise
+
+
 @contextmanager
 def write_unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """``unit_of_work`` for a transaction that writes: SQLite takes its write lock at the start."""
-    with factory() as session, session.begin():
+    with busy_explained(), factory() as session, session.begin():
         session.connection(execution_options=WRITE)
         yield session
 
 
-def begin_write(engine: Engine) -> AbstractContextManager[Connection]:
+@contextmanager
+def begin_write(engine: Engine) -> Iterator[Connection]:
     """``engine.begin()`` for a transaction that writes: SQLite takes its write lock at the start.
 
     Use it for every service transaction that writes unless it must not hold the lock while it
     works (an import staging a million rows); those call ``take_write_lock`` before their first
-    read of the main database instead.
+    read of the main database instead. A lock that stays busy past the busy timeout raises
+    DatabaseUnavailable with ``BUSY_MESSAGE``.
     """
-    return engine.execution_options(**WRITE).begin()
+    with busy_explained(), engine.execution_options(**WRITE).begin() as connection:
+        yield connection
 
 
 def take_write_lock(connection: Connection) -> None:

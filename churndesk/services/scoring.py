@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine, Index, select, text, update
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from churndesk.db.bulk import insert_rows
-from churndesk.db.engine import begin_write, take_write_lock
+from churndesk.db.engine import begin_write, busy_explained, take_write_lock
 from churndesk.db.maintenance import refresh_statistics
 from churndesk.db.models import Customer, ScoringRun
 from churndesk.errors import Cancelled, ChurndeskError, ConflictError, NotFoundError
@@ -374,7 +374,7 @@ def _execute(
     all_scores: list[np.ndarray] = []
     done = 0
     scoring = stage(report, 0.0, 0.85)
-    with engine.connect() as connection:
+    with busy_explained(), engine.connect() as connection:
         # One transaction on one connection from staging to publishing: on PostgreSQL the
         # staging COPYs and the final statements commit (or vanish) together; on SQLite the
         # temporary table lives in the temp schema, so staging takes no lock on the database

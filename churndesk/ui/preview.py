@@ -14,12 +14,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QWidget
 
 from churndesk.config import sqlite_url
 from churndesk.db.connect import Database, open_database
+
+if TYPE_CHECKING:
+    from churndesk.ui.main_window import MainWindow
 
 #: Longest wait for a screen's jobs before the screenshot is taken anyway.
 SETTLE_S = 30.0
@@ -42,7 +46,7 @@ class Screen:
     when_ready: Callable[[], None] | None = None
 
 
-def _main_window(database: Database, page: str = "customers") -> QWidget:
+def _main_window(database: Database, page: str = "customers") -> MainWindow:
     from churndesk.ui.main_window import MainWindow
 
     window = MainWindow(database, "alice")
@@ -62,13 +66,13 @@ def page(key: str) -> Callable[[Database], Screen]:
 def customer_detail(database: Database) -> Screen:
     """The customers page with the riskiest customer selected: detail, drivers, risk history."""
     window = _main_window(database)
-    table = window.customers_pane.table  # type: ignore[attr-defined]
+    table = window.customers_pane.table
     return Screen(window, window, lambda: table.selectRow(0))
 
 
 def import_wizard(database: Database) -> Screen:
     window = _main_window(database)
-    return Screen(window.open_import_wizard(), window)  # type: ignore[attr-defined]
+    return Screen(window.open_import_wizard(), window)
 
 
 def open_dialog(database: Database) -> Screen:

@@ -204,6 +204,20 @@ def assert_delivered_over_tls(engine: Engine, box: TlsMailbox, done: notify.Disp
     assert (message.status, message.attempts, message.last_error) == ("sent", 1, None)
 
 
+def dispatch_over_implicit_tls(
+    engine: Engine, context: ssl.SSLContext, ca_file: Path
+) -> tuple[TlsMailbox, int, notify.DispatchResult]:
+    """Raise one alert and dispatch it to an implicit-TLS server presenting ``context``."""
+    box, port = TlsMailbox(), free_port()
+    controller = start_tls_server(box, port, implicit=True, context=context)
+    try:
+        world = setup_email(engine, port, security="tls", ca_file=ca_file)
+        raise_alerts(engine, world, ["Acme"], at=T0)
+        return box, port, notify.dispatch_pending(engine, worker_id="w", now=T0 + HOUR)
+    finally:
+        controller.stop()
+
+
 # --- Tests ----------------------------------------------------------------------------------
 
 
@@ -221,14 +235,7 @@ def test_starttls_with_a_private_ca_delivers_after_login(
 
 @pytest.mark.parametrize("shared_db", ["sqlite"], indirect=True)
 def test_implicit_tls_with_a_private_ca_delivers(engine: Engine, pki: Pki) -> None:
-    box, port = TlsMailbox(), free_port()
-    controller = start_tls_server(box, port, implicit=True, context=pki.server)
-    try:
-        world = setup_email(engine, port, security="tls", ca_file=pki.ca_file)
-        raise_alerts(engine, world, ["Acme"], at=T0)
-        done = notify.dispatch_pending(engine, worker_id="w", now=T0 + HOUR)
-    finally:
-        controller.stop()
+    box, _port, done = dispatch_over_implicit_tls(engine, pki.server, pki.ca_file)
     assert_delivered_over_tls(engine, box, done)
     assert box.starttls_sessions == 0  # TLS from the first byte
 
@@ -264,14 +271,7 @@ def test_untrusted_certificate_is_refused_then_retried_with_the_ca_file(
 
 @pytest.mark.parametrize("shared_db", ["sqlite"], indirect=True)
 def test_certificate_for_another_address_is_refused(engine: Engine, pki: Pki) -> None:
-    box, port = TlsMailbox(), free_port()
-    controller = start_tls_server(box, port, implicit=True, context=pki.other_address)
-    try:
-        world = setup_email(engine, port, security="tls", ca_file=pki.ca_file)
-        raise_alerts(engine, world, ["Acme"], at=T0)
-        done = notify.dispatch_pending(engine, worker_id="w", now=T0 + HOUR)
-    finally:
-        controller.stop()
+    box, port, done = dispatch_over_implicit_tls(engine, pki.other_address, pki.ca_file)
     assert (done.sent, done.failed) == (0, 1)
     assert box.messages == []
     (message,) = notify.list_outbox(engine)

@@ -182,3 +182,31 @@ def test_opening_a_new_file_waits_for_a_desktop_that_is_upgrading_it(empty_db_ur
     finally:
         other.close()
         engine.dispose()
+
+
+def test_a_writer_kept_waiting_too_long_gets_a_message_and_saves_nothing(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from churndesk.db import engine as engine_module
+    from churndesk.errors import DatabaseUnavailable
+
+    monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    engine = make_engine(db_url)
+    record = new_customer(engine)
+    database = engine.url.database
+    assert database
+    other = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # a long import on another desktop, say
+        with pytest.raises(DatabaseUnavailable, match="busy with another change") as info:
+            update_customer(engine, record.id, {"plan": "Gold"}, expected_version=1)
+        assert "Nothing was saved" in info.value.user_message
+        other.execute("ROLLBACK")
+        with engine.connect() as connection:
+            plan, version = connection.execute(
+                select(Customer.plan, Customer.version).where(Customer.id == record.id)
+            ).one()
+        assert (plan, version) == (None, 1)
+    finally:
+        other.close()
+        engine.dispose()
