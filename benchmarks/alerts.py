@@ -96,25 +96,32 @@ def write_run(engine: Engine, model_id: int, at: dt.datetime, *, k: int | None, 
                 psi=psi,
             )
         ).inserted_primary_key[0]  # fmt: skip
-        # One UPDATE (each rewrites every row and all of the table's indexes).
-        connection.execute(
-            text(
-                f"UPDATE customers SET risk_score_prev = risk_score, risk_score = {score}, "
-                f"risk_band = {band}, revenue_at_risk = {risk}, scored_at = :at"
-            ).bindparams(at_param),
-            {"k": k or 0},
-        )
+        # One statement for every customer's current score (the expressions read the
+        # customer's id and revenue from customers, the current score from customer_scores).
+        if k is None:
+            current = (
+                "INSERT INTO customer_scores (customer_id, risk_score, risk_band, "
+                f"revenue_at_risk, scored_at) SELECT id, {score}, {band}, {risk}, :at "
+                "FROM customers"
+            )
+        else:
+            current = (
+                f"UPDATE customer_scores SET risk_score_prev = risk_score, risk_score = {score}, "
+                f"risk_band = {band}, revenue_at_risk = {risk}, scored_at = :at "
+                "FROM customers WHERE customers.id = customer_scores.customer_id"
+            )
+        connection.execute(text(current).bindparams(at_param), {"k": k or 0})
         connection.execute(
             text(
                 "INSERT INTO risk_scores (customer_id, run_id, model_version_id, score, band, "
-                "drivers, revenue_at_risk, scored_at) SELECT id, :run, :model, risk_score, "
-                "risk_band, :drivers, revenue_at_risk, :at FROM customers"
+                "drivers, revenue_at_risk, scored_at) SELECT customer_id, :run, :model, "
+                "risk_score, risk_band, :drivers, revenue_at_risk, :at FROM customer_scores"
             ).bindparams(at_param, bindparam("drivers", DRIVERS, type_=Json)),
             {"run": run_id, "model": model_id},
         )
     # What the scoring service does after publishing a run (statistics; on PostgreSQL also
     # VACUUM of the history, so the covering run index serves index-only reads).
-    refresh_statistics(engine, "customers")
+    refresh_statistics(engine, "customer_scores")
     refresh_statistics(engine, "risk_scores", vacuum=True)
     return int(run_id)
 

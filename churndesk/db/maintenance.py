@@ -18,7 +18,9 @@ from churndesk.db.engine import begin_write
 log = logging.getLogger(__name__)
 
 #: Tables whose statistics the bulk paths refresh (our own names, never user input).
-ANALYSABLE = frozenset({"customers", "risk_scores", "alerts", "alert_rule_state"})
+ANALYSABLE = frozenset(
+    {"customers", "customer_scores", "risk_scores", "alerts", "alert_rule_state"}
+)
 
 
 def refresh_statistics(engine: Engine, *tables: str, vacuum: bool = False) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
-from churndesk.db.engine import begin_write
+from churndesk.db.engine import WRITE, busy_explained, is_sqlite
 from churndesk.errors import SchemaError
 from churndesk.progress import ProgressFn, no_progress
 
@@ -61,18 +63,44 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Upgrade to ``revision`` in one transaction (PostgreSQL DDL is transactional).
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """One write transaction for a migration (PostgreSQL and SQLite DDL are transactional).
 
     On SQLite the transaction holds the write lock from its start, so a second desktop opening
-    the same file meanwhile waits and then finds the schema already upgraded.
+    the same file meanwhile waits and then finds the schema already upgraded. Foreign keys are
+    not enforced during it (SQLite's documented way to rebuild a table: dropping the old one
+    would otherwise cascade into every table referencing it) and are checked before COMMIT.
     """
-    with begin_write(engine) as connection:
+    with busy_explained(), engine.connect() as connection:
+        raw = connection.connection.dbapi_connection if is_sqlite(engine) else None
+        if raw is not None:
+            # Only outside a transaction does this pragma take effect.
+            raw.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with connection.execution_options(**WRITE).begin():
+                yield connection
+                if raw is not None:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise SchemaError(
+                            "The database upgrade would leave references to missing rows; it "
+                            "was not applied.",
+                            details=repr(broken[:10]),
+                        )
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys = ON")
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Upgrade to ``revision`` in one transaction (see ``_migrating``)."""
+    with _migrating(engine) as connection:
         command.upgrade(alembic_config(connection), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    with begin_write(engine) as connection:
+    with _migrating(engine) as connection:
         command.downgrade(alembic_config(connection), revision)
 
 

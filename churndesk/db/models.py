@@ -86,10 +86,6 @@ class Customer(Base):
     __table_args__ = (
         CheckConstraint(_in("status", CUSTOMER_STATUSES), name="status"),
         CheckConstraint("monthly_revenue IS NULL OR monthly_revenue >= 0", name="revenue"),
-        CheckConstraint(
-            "risk_score IS NULL OR (risk_score >= 0 AND risk_score <= 100)", name="risk_score"
-        ),
-        CheckConstraint(f"risk_band IS NULL OR {_in('risk_band', BANDS)}", name="risk_band"),
         Index(None, "name", "id"),
         Index(None, "email", "id"),
         Index(None, "segment", "id"),
@@ -99,9 +95,6 @@ class Customer(Base):
         Index(None, "owner", "id"),
         Index(None, "signup_date", "id"),
         Index(None, "monthly_revenue", "id"),
-        Index(None, "risk_score", "id"),
-        Index(None, "risk_band", "id"),
-        Index(None, "revenue_at_risk", "id"),
         Index(None, "updated_at", "id"),
     )
 
@@ -118,14 +111,6 @@ class Customer(Base):
     churned_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     attributes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     owner: Mapped[str | None] = mapped_column(String(63))
-    # Denormalised from the latest completed scoring run so the table can sort on them.
-    risk_score: Mapped[float | None] = mapped_column(Float)
-    risk_score_prev: Mapped[float | None] = mapped_column(Float)
-    risk_band: Mapped[str | None] = mapped_column(String(16))
-    revenue_at_risk: Mapped[float | None] = mapped_column(Float)
-    # When these last changed: a run rewrites only the customers whose values moved (the
-    # history in risk_scores has every run's time).
-    scored_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(
@@ -133,6 +118,40 @@ class Customer(Base):
     )
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class CustomerScore(Base):
+    """A customer's current score, band and revenue at risk: the latest run's, or the rescore
+    after an edit. A customer not scored yet has no row.
+
+    Kept out of ``customers`` because a run rewrites it for every customer whose score moved:
+    updating an indexed column of a wide row writes a new version of the row into every index
+    of the table (17 on PostgreSQL, trigram indexes included), while this row has four.
+    """
+
+    __tablename__ = "customer_scores"
+    __table_args__ = (
+        CheckConstraint("risk_score >= 0 AND risk_score <= 100", name="risk_score"),
+        CheckConstraint(_in("risk_band", BANDS), name="risk_band"),
+        Index(None, "risk_score", "customer_id"),
+        Index(None, "risk_band", "customer_id"),
+        Index(None, "revenue_at_risk", "customer_id"),
+    )
+
+    customer_id: Mapped[int] = mapped_column(
+        BigId,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    risk_score: Mapped[float] = mapped_column(Float)
+    # The score before the last change, for the trend.
+    risk_score_prev: Mapped[float | None] = mapped_column(Float)
+    risk_band: Mapped[str] = mapped_column(String(16))
+    revenue_at_risk: Mapped[float | None] = mapped_column(Float)
+    # When these last changed: a run rewrites only the customers whose values moved (the
+    # history in risk_scores has every run's time).
+    scored_at: Mapped[dt.datetime] = mapped_column(Timestamp)
 
 
 class ModelVersion(Base):

@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from churndesk.db.engine import session_factory, write_unit_of_work
-from churndesk.db.models import Customer
+from churndesk.db.models import Customer, CustomerScore
 from churndesk.errors import ChurndeskError, NotFoundError, StaleEditError, ValidationError
 from churndesk.services import audit
 from churndesk.services.changes import Changes, publish
@@ -101,7 +101,29 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else as_utc(value)
 
 
+_NOT_SCORED: tuple[Any, ...] = (None, None, None, None, None)
+
+
+def _current_score(customer: Customer) -> tuple[Any, ...]:
+    """The customer's current score columns (risk, previous risk, band, revenue at risk, when),
+    read in the customer's own session so a rescore in this transaction shows."""
+    session = object_session(customer)
+    if session is None:
+        return _NOT_SCORED
+    row = session.execute(
+        select(
+            CustomerScore.risk_score,
+            CustomerScore.risk_score_prev,
+            CustomerScore.risk_band,
+            CustomerScore.revenue_at_risk,
+            CustomerScore.scored_at,
+        ).where(CustomerScore.customer_id == customer.id)
+    ).first()
+    return _NOT_SCORED if row is None else tuple(row)
+
+
 def _record(customer: Customer) -> CustomerRecord:
+    risk_score, risk_score_prev, risk_band, revenue_at_risk, scored_at = _current_score(customer)
     return CustomerRecord(
         id=customer.id,
         external_id=customer.external_id,
@@ -116,11 +138,11 @@ def _record(customer: Customer) -> CustomerRecord:
         churned_at=_aware(customer.churned_at),
         owner=customer.owner,
         attributes=dict(customer.attributes or {}),
-        risk_score=customer.risk_score,
-        risk_score_prev=customer.risk_score_prev,
-        risk_band=customer.risk_band,
-        revenue_at_risk=customer.revenue_at_risk,
-        scored_at=_aware(customer.scored_at),
+        risk_score=risk_score,
+        risk_score_prev=risk_score_prev,
+        risk_band=risk_band,
+        revenue_at_risk=revenue_at_risk,
+        scored_at=_aware(scored_at),
         version=customer.version,
         created_at=_aware(customer.created_at),
         updated_at=_aware(customer.updated_at),

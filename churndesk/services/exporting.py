@@ -17,7 +17,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, true
 
 from churndesk.db.models import Customer
-from churndesk.db.queries.customers import CustomerQuery, count, customer_page, filters
+from churndesk.db.queries.customers import (
+    CustomerQuery,
+    count,
+    customer_page,
+    filters,
+    view_from,
+)
 from churndesk.errors import ValidationError
 from churndesk.progress import ProgressFn, Throttled, check_cancel
 from churndesk.services.customer_fields import FIELDS, as_utc
@@ -65,11 +71,20 @@ def attribute_keys(connection: Connection, query: CustomerQuery) -> list[str]:
     """Every attribute key used by the customers of the view, sorted."""
     where = filters(query, connection.dialect.name)
     if connection.dialect.name == "postgresql":
-        keys = select(func.jsonb_object_keys(_T.c.attributes).label("key")).where(where)
+        keys = (
+            select(func.jsonb_object_keys(_T.c.attributes).label("key"))
+            .select_from(view_from(query))
+            .where(where)
+        )
         stmt = select(keys.subquery().c.key).distinct()
     else:
         each = func.json_each(_T.c.attributes).table_valued("key")
-        stmt = select(each.c.key).select_from(_T).join(each, onclause=true()).where(where)
+        stmt = (
+            select(each.c.key)
+            .select_from(view_from(query))
+            .join(each, onclause=true())
+            .where(where)
+        )
         stmt = stmt.distinct()
     return sorted(str(k) for k in connection.scalars(stmt))
 

@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from churndesk.db.engine import begin_write
-from churndesk.db.models import Alert, Customer, Notification, OutboxMessage, User
+from churndesk.db.models import Alert, Customer, CustomerScore, Notification, OutboxMessage, User
 from churndesk.errors import ConflictError, NotFoundError
 from churndesk.services import audit
 from churndesk.services.alert_common import as_utc, const, short_hash, upsert, utcnow
@@ -83,7 +83,7 @@ def alert_items(
 ) -> tuple[list[dict[str, Any]], int]:
     """The alerts matching ``condition`` (on the alerts table) as message items, highest score
     first, and how many match in all."""
-    a, c = ALERTS, CUSTOMERS
+    a, c, cs = ALERTS, CUSTOMERS, CustomerScore.__table__
     rows = connection.execute(
         select(
             a.c.id,
@@ -95,14 +95,18 @@ def alert_items(
             c.c.plan,
             c.c.owner,
             a.c.score,
-            c.c.risk_band,
-            c.c.revenue_at_risk,
+            cs.c.risk_band,
+            cs.c.revenue_at_risk,
             a.c.severity,
             a.c.title,
             a.c.details,
             a.c.created_at,
         )
-        .select_from(a.outerjoin(c, c.c.id == a.c.customer_id))
+        .select_from(
+            a.outerjoin(c, c.c.id == a.c.customer_id).outerjoin(
+                cs, cs.c.customer_id == a.c.customer_id
+            )
+        )
         .where(condition)
         .order_by(func.coalesce(a.c.score, -1.0).desc(), a.c.id)
         .limit(limit)

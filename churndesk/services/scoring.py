@@ -32,7 +32,7 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 from churndesk.db.bulk import insert_rows
 from churndesk.db.engine import begin_write, busy_explained, take_write_lock
 from churndesk.db.maintenance import refresh_statistics
-from churndesk.db.models import Customer, ScoringRun
+from churndesk.db.models import CustomerScore, ScoringRun
 from churndesk.errors import Cancelled, ChurndeskError, ConflictError, NotFoundError
 from churndesk.progress import ProgressFn, Throttled, check_cancel, stage
 from churndesk.services import audit
@@ -421,7 +421,7 @@ def _execute(
         now = dt.datetime.now(dt.UTC)
         _publish(connection, run_id, loaded, now, done, band_counts, histogram, psi, actor)
         connection.commit()
-    refresh_statistics(engine, "customers")
+    refresh_statistics(engine, "customer_scores")
     # The run just appended is read by alert evaluation from the covering run index.
     refresh_statistics(engine, "risk_scores", vacuum=True)
     log.info("scoring run %s: %s customers in %.1f s", run_id, done, time.perf_counter() - started)
@@ -441,25 +441,27 @@ def _execute(
 
 
 REBUILD_INDEXES_FROM = 50_000
-SCORE_INDEX_COLUMNS = ("risk_score", "risk_band", "revenue_at_risk")
+
+# A staged score differs from the current one (or the trend still shows the move before it).
+_CHANGED = (
+    "cs.risk_score {differs} s.score OR cs.risk_band {differs} s.band OR "
+    "cs.revenue_at_risk {differs} s.revenue_at_risk OR cs.risk_score_prev {differs} cs.risk_score"
+)
 
 
 def _score_indexes() -> list[Index]:
-    """The customers indexes whose keys a scoring run rewrites."""
-    return [
-        index
-        for index in Customer.__table__.indexes
-        if index.columns.keys()[0] in SCORE_INDEX_COLUMNS
-    ]
+    """The secondary indexes of the current scores, which a run rewrites."""
+    return list(CustomerScore.__table__.indexes)
 
 
 def _changed_count(connection: Connection, changed: str) -> int:
-    """How many staged customers the publishing UPDATE will rewrite."""
+    """How many staged customers the publishing statements will write: new and changed."""
     return int(
         connection.execute(
             text(
-                "SELECT count(*) FROM score_stage s JOIN customers ON customers.id = s.customer_id "
-                f"WHERE {changed}"
+                "SELECT count(*) FROM score_stage s "
+                "LEFT JOIN customer_scores cs ON cs.customer_id = s.customer_id "
+                f"WHERE cs.customer_id IS NULL OR {changed}"
             )
         ).scalar_one()
     )
@@ -494,17 +496,8 @@ def _publish(
     # Only customers whose score, band or revenue at risk moved (or whose trend still shows
     # the move before) are rewritten. With the same model and unchanged customers the scores
     # are identical from one run to the next, and rewriting a million unchanged rows is most of
-    # a daily run: PostgreSQL writes a new version of each into all of the table's indexes.
-    differs = "IS NOT" if sqlite else "IS DISTINCT FROM"
-    changed = " OR ".join(
-        f"{current} {differs} {new}"
-        for current, new in (
-            ("customers.risk_score", "s.score"),
-            ("customers.risk_band", "s.band"),
-            ("customers.revenue_at_risk", "s.revenue_at_risk"),
-            ("customers.risk_score_prev", "customers.risk_score"),
-        )
-    )
+    # a daily run.
+    changed = _CHANGED.format(differs="IS NOT" if sqlite else "IS DISTINCT FROM")
     rebuild = (
         sqlite
         and scored >= REBUILD_INDEXES_FROM
@@ -518,9 +511,21 @@ def _publish(
             connection.execute(DropIndex(index))
     connection.execute(
         text(
-            "UPDATE customers SET risk_score_prev = customers.risk_score, risk_score = s.score, "
-            "risk_band = s.band, revenue_at_risk = s.revenue_at_risk, scored_at = :now "
-            f"FROM score_stage s WHERE customers.id = s.customer_id AND ({changed})"
+            "UPDATE customer_scores AS cs SET risk_score_prev = cs.risk_score, "
+            "risk_score = s.score, risk_band = s.band, revenue_at_risk = s.revenue_at_risk, "
+            f"scored_at = :now FROM score_stage s WHERE cs.customer_id = s.customer_id "
+            f"AND ({changed})"
+        ),
+        {"now": params["now"]},
+    )
+    # Customers scored for the first time (deleted ones are left out by the join).
+    connection.execute(
+        text(
+            "INSERT INTO customer_scores (customer_id, risk_score, risk_band, revenue_at_risk, "
+            "scored_at) SELECT s.customer_id, s.score, s.band, s.revenue_at_risk, :now "
+            "FROM score_stage s JOIN customers c ON c.id = s.customer_id "
+            "WHERE NOT EXISTS (SELECT 1 FROM customer_scores cs "
+            "WHERE cs.customer_id = s.customer_id) ORDER BY s.customer_id"
         ),
         {"now": params["now"]},
     )
@@ -633,9 +638,13 @@ def rescore_customers(
         ),
         ([*r[:4], json.loads(r[4]), *r[5:]] for r in rows),
     )
+    # An upsert both databases understand (SQLite 3.24+): a customer's first score inserts.
     statement = text(
-        "UPDATE customers SET risk_score_prev = risk_score, risk_score = :score, "
-        "risk_band = :band, revenue_at_risk = :rar, scored_at = :now WHERE id = :id"
+        "INSERT INTO customer_scores AS cs (customer_id, risk_score, risk_band, revenue_at_risk, "
+        "scored_at) VALUES (:id, :score, :band, :rar, :now) ON CONFLICT (customer_id) DO UPDATE "
+        "SET risk_score_prev = cs.risk_score, risk_score = excluded.risk_score, "
+        "risk_band = excluded.risk_band, revenue_at_risk = excluded.revenue_at_risk, "
+        "scored_at = excluded.scored_at"
     )
     stamp = _db_time(connection, now)
     for cid, _model, score, band, _drivers, rar, _now in rows:

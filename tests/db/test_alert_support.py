@@ -13,11 +13,19 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Engine, delete, func, insert, select, text
 
 from churndesk.config import sqlite_url
 from churndesk.db.engine import make_engine
-from churndesk.db.models import Base, Customer, ModelVersion, RiskScore, ScoringRun, User
+from churndesk.db.models import (
+    Base,
+    Customer,
+    CustomerScore,
+    ModelVersion,
+    RiskScore,
+    ScoringRun,
+    User,
+)
 from churndesk.ml.scoring_math import band
 from tests import pg
 from tests.db.conftest import BACKENDS
@@ -180,24 +188,25 @@ class Scenario:
             ]
             if history:
                 connection.execute(insert(RiskScore), history)
-                table = Customer.__table__
+                table = CustomerScore.__table__
+                previous = dict(
+                    connection.execute(
+                        select(table.c.customer_id, table.c.risk_score).where(
+                            table.c.customer_id.in_(list(scores))
+                        )
+                    ).all()
+                )
+                connection.execute(delete(table).where(table.c.customer_id.in_(list(scores))))
                 connection.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("cid"))
-                    .values(
-                        risk_score_prev=table.c.risk_score,
-                        risk_score=bindparam("score"),
-                        risk_band=bindparam("band"),
-                        revenue_at_risk=bindparam("rar"),
-                        scored_at=at,
-                        version=table.c.version + 1,
-                    ),
+                    insert(table),
                     [
                         {
-                            "cid": h["customer_id"],
-                            "score": h["score"],
-                            "band": h["band"],
-                            "rar": h["revenue_at_risk"],
+                            "customer_id": h["customer_id"],
+                            "risk_score": h["score"],
+                            "risk_score_prev": previous.get(h["customer_id"]),
+                            "risk_band": h["band"],
+                            "revenue_at_risk": h["revenue_at_risk"],
+                            "scored_at": at,
                         }
                         for h in history
                     ],

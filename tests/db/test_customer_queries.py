@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import numpy as np
@@ -11,6 +12,7 @@ from sqlalchemy import Connection, text
 from churndesk.db.bulk import insert_rows
 from churndesk.db.engine import make_engine
 from churndesk.db.queries.customers import (
+    TABLE_COLUMNS,
     CustomerQuery,
     count,
     customer_page,
@@ -23,11 +25,13 @@ from churndesk.errors import Cancelled, ValidationError
 from tests.db.plans import sqlite_plan
 
 N = 300
+SCORED_AT = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
 
 
 def _seed(connection: Connection) -> None:
     rng = np.random.default_rng(7)
     rows = []
+    scores = []
     for i in range(N):
         scored = i % 5 != 0  # every fifth customer has no score yet
         score = float(rng.integers(0, 101)) if scored else None
@@ -42,8 +46,12 @@ def _seed(connection: Connection) -> None:
             if score >= 40
             else "low"
         )
+        # Revenue at risk is missing for some scored customers too (no monthly revenue).
+        revenue_at_risk = None if score is None or i % 11 == 0 else round(score * 3.7, 2)
+        scores.append((i + 1, score, band, revenue_at_risk, SCORED_AT))
         rows.append(
             (
+                i + 1,
                 f"EXT-{i:04d}",
                 f"Customer {i:03d} {'Smith' if i % 7 == 0 else 'Jones'}",
                 f"c{i}@example.com" if i % 3 else None,
@@ -51,12 +59,11 @@ def _seed(connection: Connection) -> None:
                 ("DSL Basic", "Fiber Premium")[i % 2],
                 "churned" if i % 4 == 0 else "active",
                 ("alice", "bob", None)[i % 3],
-                score,
-                band,
                 {},
             )
         )
     columns = (
+        "id",
         "external_id",
         "name",
         "email",
@@ -64,11 +71,15 @@ def _seed(connection: Connection) -> None:
         "plan",
         "status",
         "owner",
-        "risk_score",
-        "risk_band",
         "attributes",
     )
     insert_rows(connection, "customers", columns, rows)
+    insert_rows(
+        connection,
+        "customer_scores",
+        ("customer_id", "risk_score", "risk_band", "revenue_at_risk", "scored_at"),
+        [s for s in scores if s[1] is not None],
+    )
 
 
 @pytest.fixture
@@ -86,19 +97,7 @@ def _python_order(connection: Connection, query: CustomerQuery) -> list[int]:
     ids = ordered_ids(connection, CustomerQuery(sort="id", descending=False))
     rows = rows_by_ids(connection, ids.tolist())
     key = {"risk_band": "risk_score"}.get(query.sort, query.sort)
-    index = [
-        "id",
-        "external_id",
-        "name",
-        "email",
-        "segment",
-        "plan",
-        "country",
-        "status",
-        "owner",
-        "monthly_revenue",
-        "risk_score",
-    ].index(key)
+    index = TABLE_COLUMNS.index(key)
     present = [r for r in rows.values() if r[index] is not None]
     missing = [r for r in rows.values() if r[index] is None]
     present.sort(key=lambda r: (r[index], r[0]), reverse=query.descending)
@@ -106,7 +105,9 @@ def _python_order(connection: Connection, query: CustomerQuery) -> list[int]:
     return [r[0] for r in present + missing]
 
 
-@pytest.mark.parametrize("sort", ["risk_score", "name", "owner", "risk_band", "email"])
+@pytest.mark.parametrize(
+    "sort", ["risk_score", "name", "owner", "risk_band", "email", "revenue_at_risk"]
+)
 @pytest.mark.parametrize("descending", [True, False])
 def test_ordered_ids_match_a_naive_sort_with_nulls_last(connection, sort, descending) -> None:
     query = CustomerQuery(sort=sort, descending=descending)
@@ -116,7 +117,7 @@ def test_ordered_ids_match_a_naive_sort_with_nulls_last(connection, sort, descen
     assert ids.tolist() == _python_order(connection, query)
 
 
-@pytest.mark.parametrize("sort", ["risk_score", "name", "monthly_revenue"])
+@pytest.mark.parametrize("sort", ["risk_score", "name", "monthly_revenue", "revenue_at_risk"])
 @pytest.mark.parametrize("descending", [True, False])
 def test_filtered_whole_views_keep_the_order_of_their_first_screen(
     connection, sort, descending
@@ -184,8 +185,19 @@ def test_sqlite_search_uses_the_trigram_index(connection) -> None:
     assert "customer_search VIRTUAL TABLE" in sqlite_plan(connection, stmt)
 
 
-def test_keyset_pages_walk_the_whole_view_in_order(connection) -> None:
-    query = CustomerQuery(sort="risk_score", descending=True)
+@pytest.mark.parametrize(
+    "query",
+    [
+        CustomerQuery(sort="risk_score", descending=True),
+        CustomerQuery(sort="revenue_at_risk", descending=False),
+        CustomerQuery(sort="risk_score", descending=False, status="active"),
+        CustomerQuery(sort="name", band="high"),
+        CustomerQuery(sort="owner", risk_min=30, segment="Enterprise", descending=True),
+        CustomerQuery(sort="revenue_at_risk", search="smith", descending=True),
+    ],
+    ids=repr,
+)
+def test_keyset_pages_walk_the_whole_view_in_order(connection, query: CustomerQuery) -> None:
     walked: list[int] = []
     cursor = None
     while True:
@@ -195,6 +207,24 @@ def test_keyset_pages_walk_the_whole_view_in_order(connection) -> None:
             break
         cursor = page.next_cursor
     assert walked == ordered_ids(connection, query).tolist()
+    assert len(walked) == count(connection, query)
+    everyone = rows_by_ids(connection, ordered_ids(connection, CustomerQuery()).tolist())
+    expected = [i for i in _python_order(connection, query) if _matches(everyone[i], query)]
+    assert walked == expected
+
+
+def _matches(row: tuple, query: CustomerQuery) -> bool:
+    """The view's filters, evaluated naively on one table row."""
+    value = dict(zip(TABLE_COLUMNS, row, strict=True))
+    term = query.search.lower()
+    if term and not any(term in (value[c] or "").lower() for c in ("name", "email", "external_id")):
+        return False
+    for name, column in (("segment", "segment"), ("status", "status"), ("band", "risk_band")):
+        wanted = getattr(query, name)
+        if wanted is not None and value[column] != wanted:
+            return False
+    score = value["risk_score"]
+    return query.risk_min is None or (score is not None and score >= query.risk_min)
 
 
 def test_rows_by_ids_returns_plain_tuples(connection) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from churndesk.db.engine import make_engine, session_factory
-from churndesk.db.models import AuditEntry, Customer
+from churndesk.db.models import AuditEntry, CustomerScore
 from churndesk.errors import NotFoundError, StaleEditError, ValidationError
 from churndesk.services import changes
 from churndesk.services.customers import (
@@ -182,7 +182,15 @@ def test_after_save_hook_runs_in_the_transaction(engine: Engine) -> None:
 
     def rescore(session: Session, customer_id: int) -> None:
         calls.append(customer_id)
-        session.get(Customer, customer_id).risk_score = 42.0  # type: ignore[union-attr]
+        session.add(
+            CustomerScore(
+                customer_id=customer_id,
+                risk_score=42.0,
+                risk_band="medium",
+                scored_at=dt.datetime(2026, 11, 26, tzinfo=dt.UTC),
+            )
+        )
+        session.flush()
 
     record = create_customer(
         engine, {"external_id": "h1"}, after_save=rescore, actor="x", today=TODAY

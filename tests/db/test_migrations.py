@@ -79,12 +79,78 @@ def test_postgres_has_trigram_search_indexes(db_url: str) -> None:
 def test_every_sortable_customer_column_has_a_column_id_index(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
-        indexes = inspect(engine).get_indexes("customers")
+        inspector = inspect(engine)
+        customers = {tuple(ix["column_names"]) for ix in inspector.get_indexes("customers")}
+        scores = {tuple(ix["column_names"]) for ix in inspector.get_indexes("customer_scores")}
     finally:
         engine.dispose()
-    pairs = {tuple(ix["column_names"]) for ix in indexes}
-    for column in ("name", "segment", "plan", "status", "owner", "risk_score", "risk_band"):
-        assert (column, "id") in pairs, column
+    for column in ("name", "segment", "plan", "status", "owner", "signup_date", "updated_at"):
+        assert (column, "id") in customers, column
+    for column in ("risk_score", "risk_band", "revenue_at_risk"):
+        assert (column, "customer_id") in scores, column
+
+
+def test_current_scores_move_to_their_own_table_and_back(empty_db_url: str) -> None:
+    """0003 -> 0004 moves the current scores out of customers without touching the history,
+    the alerts or the search index that reference customers; the downgrade moves them back."""
+    engine = make_engine(empty_db_url)
+    try:
+        migrate.upgrade(engine, "0003")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO customers (id, external_id, name, status, attributes, risk_score, "
+                    "risk_score_prev, risk_band, revenue_at_risk, scored_at) VALUES "
+                    "(1, 'A-1', 'Ada Lovelace', 'active', '{}', 81.5, 70, 'critical', 12.5, "
+                    "'2026-11-20 08:00:00'), (2, 'B-2', 'Bob Unscored', 'active', '{}', NULL, "
+                    "NULL, NULL, NULL, NULL)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO model_versions (id, name, version, algorithm, params, "
+                    "feature_schema, metrics, artifact, artifact_format, sha256, status) VALUES "
+                    "(1, 'churn', 1, 'logreg', '{}', '{}', '{}', :blob, 'skops', 'x', 'active')"
+                ),
+                {"blob": b"x"},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO risk_scores (customer_id, model_version_id, score, band, "
+                    "drivers, revenue_at_risk) VALUES (1, 1, 81.5, 'critical', '[]', 12.5)"
+                )
+            )
+        migrate.upgrade(engine)
+        with engine.connect() as connection:
+            scores = connection.execute(
+                text(
+                    "SELECT customer_id, risk_score, risk_score_prev, risk_band, "
+                    "revenue_at_risk FROM customer_scores"
+                )
+            ).all()
+            history = connection.execute(text("SELECT count(*) FROM risk_scores")).scalar()
+            columns = {c["name"] for c in inspect(connection).get_columns("customers")}
+        assert [tuple(r) for r in scores] == [(1, 81.5, 70.0, "critical", 12.5)]
+        assert history == 1
+        assert "risk_score" not in columns
+        if engine.dialect.name == "sqlite":
+            with engine.begin() as connection:
+                connection.execute(text("UPDATE customers SET name = 'Ada King' WHERE id = 1"))
+                found = connection.execute(
+                    text("SELECT rowid FROM customer_search WHERE customer_search MATCH 'King'")
+                ).all()
+            assert [tuple(r) for r in found] == [(1,)], "search triggers were not restored"
+
+        migrate.downgrade(engine, "0003")
+        with engine.connect() as connection:
+            back = connection.execute(
+                text("SELECT id, risk_score, risk_band FROM customers ORDER BY id")
+            ).all()
+            history = connection.execute(text("SELECT count(*) FROM risk_scores")).scalar()
+        assert [tuple(r) for r in back] == [(1, 81.5, "critical"), (2, None, None)]
+        assert history == 1
+    finally:
+        engine.dispose()
 
 
 def _sha256(path: Path) -> str:

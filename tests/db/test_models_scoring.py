@@ -144,6 +144,9 @@ def test_too_little_labelled_data_is_explained(db_url: str, tmp_path: Path) -> N
 
 # --------------------------------------------------------------------------- scoring
 
+# Every customer with their current scores (NULL when not scored yet).
+CURRENT = "customers LEFT JOIN customer_scores ON customer_scores.customer_id = customers.id"
+
 
 def test_a_run_scores_every_customer_once(engine: Engine) -> None:
     save_scoring_settings(engine, ScoringSettings(band_cutoffs=(30, 50, 70), horizon_months=6))
@@ -152,10 +155,10 @@ def test_a_run_scores_every_customer_once(engine: Engine) -> None:
     assert sum(run.band_counts.values()) == 7043
     assert _scalar(engine, f"SELECT COUNT(*) FROM risk_scores WHERE run_id = {run.id}") == 7043
     assert _scalar(engine, "SELECT COUNT(DISTINCT customer_id) FROM risk_scores") == 7043
-    assert _scalar(engine, "SELECT COUNT(*) FROM customers WHERE risk_score IS NULL") == 0
+    assert _scalar(engine, f"SELECT COUNT(*) FROM {CURRENT} WHERE risk_score IS NULL") == 0
     wrong_band = _scalar(
         engine,
-        "SELECT COUNT(*) FROM customers WHERE NOT ("
+        f"SELECT COUNT(*) FROM {CURRENT} WHERE NOT ("
         "(risk_score < 30 AND risk_band = 'low') OR "
         "(risk_score >= 30 AND risk_score < 50 AND risk_band = 'medium') OR "
         "(risk_score >= 50 AND risk_score < 70 AND risk_band = 'high') OR "
@@ -166,7 +169,7 @@ def test_a_run_scores_every_customer_once(engine: Engine) -> None:
         engine,
         # The score is the probability rounded to 0.1 points, so allow 0.05 points of it.
         "SELECT MAX(ABS(revenue_at_risk - risk_score / 100.0 * monthly_revenue * 6) "
-        "- 0.0005 * monthly_revenue * 6) FROM customers",
+        f"- 0.0005 * monthly_revenue * 6) FROM {CURRENT}",
     )
     assert horizon_check <= 0.01
     with engine.connect() as connection:
@@ -192,7 +195,7 @@ def test_second_run_keeps_the_previous_score(engine: Engine) -> None:
     models.train_model(engine, {**FAST, "algorithm": "hgb"}, promote=True)
     scoring.score_all(engine, after_run=lambda e, r: None)
     assert _scalar(engine, "SELECT COUNT(*) FROM risk_scores") == 2 * 7043
-    assert _scalar(engine, "SELECT COUNT(*) FROM customers WHERE risk_score_prev IS NULL") == 0
+    assert _scalar(engine, f"SELECT COUNT(*) FROM {CURRENT} WHERE risk_score_prev IS NULL") == 0
 
 
 def test_runs_rewrite_only_customers_whose_score_moved(engine: Engine) -> None:
@@ -205,7 +208,8 @@ def test_runs_rewrite_only_customers_whose_score_moved(engine: Engine) -> None:
                 text("SELECT scored_at FROM risk_scores WHERE run_id = :r LIMIT 1"), {"r": run_id}
             ).scalar_one()
             ids = connection.execute(
-                text("SELECT id FROM customers WHERE scored_at = :t"), {"t": finished}
+                text("SELECT customer_id FROM customer_scores WHERE scored_at = :t"),
+                {"t": finished},
             ).scalars()
             return set(ids)
 
@@ -214,7 +218,7 @@ def test_runs_rewrite_only_customers_whose_score_moved(engine: Engine) -> None:
     second = scoring.score_all(engine, **no_hook)  # every trend goes from "none" to "flat"
     assert len(rewritten_by(second.id)) == 7043
     customer = int(_scalar(engine, "SELECT MIN(id) FROM customers"))
-    before = _scalar(engine, f"SELECT revenue_at_risk FROM customers WHERE id = {customer}")
+    before = _scalar(engine, f"SELECT revenue_at_risk FROM {CURRENT} WHERE id = {customer}")
     with engine.begin() as connection:  # changed behind the services' back: no rescore
         connection.execute(
             text("UPDATE customers SET monthly_revenue = monthly_revenue * 3 WHERE id = :i"),
@@ -222,11 +226,11 @@ def test_runs_rewrite_only_customers_whose_score_moved(engine: Engine) -> None:
         )
     third = scoring.score_all(engine, **no_hook)
     assert rewritten_by(third.id) == {customer}
-    assert _scalar(engine, f"SELECT revenue_at_risk FROM customers WHERE id = {customer}") > before
+    assert _scalar(engine, f"SELECT revenue_at_risk FROM {CURRENT} WHERE id = {customer}") > before
     fourth = scoring.score_all(engine, **no_hook)
     assert rewritten_by(fourth.id) == {customer}  # its trend since the last run is flat again
     differs = "IS NOT" if engine.dialect.name == "sqlite" else "IS DISTINCT FROM"
-    moved = f"SELECT COUNT(*) FROM customers WHERE risk_score_prev {differs} risk_score"
+    moved = f"SELECT COUNT(*) FROM {CURRENT} WHERE risk_score_prev {differs} risk_score"
     assert _scalar(engine, moved) == 0
     assert _scalar(engine, "SELECT COUNT(*) FROM risk_scores") == 4 * 7043
     assert scoring.list_runs(engine)[0].customers_scored == 7043
@@ -240,25 +244,22 @@ def test_a_run_refreshes_planner_statistics_for_the_risk_ordered_table(engine: E
         stmt = view_statements(first_screen, connection.dialect.name)[0].limit(400)
     if engine.dialect.name == "sqlite":
         with engine.begin() as connection:  # forget what the import measured
-            connection.exec_driver_sql("DELETE FROM sqlite_stat1")
+            connection.exec_driver_sql("DELETE FROM sqlite_stat1 WHERE tbl = 'customer_scores'")
     scoring.score_all(engine, chunk_size=2000, after_run=lambda e, r: None)
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             details = sqlite_plan(connection, stmt)
             analysed = connection.exec_driver_sql(
-                "SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'customers'"
+                "SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'customer_scores'"
             ).scalar()
             assert analysed
-            assert "ix_customers_risk_score_id" in details
+            assert "ix_customer_scores_risk_score_customer_id" in details
             assert "TEMP B-TREE" not in details
         else:
-            null_fraction = connection.execute(
-                text(
-                    "SELECT null_frac FROM pg_stats WHERE tablename = 'customers' "
-                    "AND attname = 'risk_score'"
-                )
+            scored = connection.execute(
+                text("SELECT reltuples FROM pg_class WHERE relname = 'customer_scores'")
             ).scalar()
-            assert null_fraction == 0.0  # the statistics know every customer has a score
+            assert scored == 7043  # the statistics know every customer has a score
             visible, pages = connection.execute(
                 text("SELECT relallvisible, relpages FROM pg_class WHERE relname = 'risk_scores'")
             ).one()
@@ -277,7 +278,7 @@ def test_cancelled_run_leaves_nothing_visible(engine: Engine) -> None:
     with pytest.raises(Cancelled):
         scoring.score_all(engine, chunk_size=1000, progress=progress, cancel=cancel)
     assert _scalar(engine, "SELECT COUNT(*) FROM risk_scores") == 0
-    assert _scalar(engine, "SELECT COUNT(*) FROM customers WHERE risk_score IS NOT NULL") == 0
+    assert _scalar(engine, "SELECT COUNT(*) FROM customer_scores") == 0
     assert scoring.list_runs(engine)[0].status == "cancelled"
 
 
@@ -322,7 +323,7 @@ KILLED_RUN = textwrap.dedent(
 
 def test_a_killed_run_leaves_the_previous_scores(engine: Engine) -> None:
     first = scoring.score_all(engine, after_run=lambda e, r: None)
-    before = _scalar(engine, "SELECT SUM(risk_score) FROM customers")
+    before = _scalar(engine, "SELECT SUM(risk_score) FROM customer_scores")
     url = engine.url.render_as_string(hide_password=False)
     with subprocess.Popen(
         [sys.executable, "-c", KILLED_RUN, url],
@@ -340,7 +341,7 @@ def test_a_killed_run_leaves_the_previous_scores(engine: Engine) -> None:
                 child.kill()
     assert _scalar(engine, "SELECT COUNT(*) FROM risk_scores") == 7043
     assert _scalar(engine, f"SELECT COUNT(*) FROM risk_scores WHERE run_id <> {first.id}") == 0
-    assert _scalar(engine, "SELECT SUM(risk_score) FROM customers") == before
+    assert _scalar(engine, "SELECT SUM(risk_score) FROM customer_scores") == before
     # The next run notices the dead one and goes ahead.
     scoring.score_all(engine, after_run=lambda e, r: None)
     statuses = [r.status for r in scoring.list_runs(engine)]
@@ -374,10 +375,10 @@ def test_large_runs_on_sqlite_rebuild_the_score_indexes(engine: Engine, monkeypa
 
     monkeypatch.setattr(scoring, "REBUILD_INDEXES_FROM", 1000)
     scoring.score_all(engine, after_run=lambda e, r: None)
-    names = {ix["name"] for ix in inspect(engine).get_indexes("customers")}
+    names = {ix["name"] for ix in inspect(engine).get_indexes("customer_scores")}
     assert {
-        "ix_customers_risk_score_id",
-        "ix_customers_risk_band_id",
-        "ix_customers_revenue_at_risk_id",
+        "ix_customer_scores_risk_score_customer_id",
+        "ix_customer_scores_risk_band_customer_id",
+        "ix_customer_scores_revenue_at_risk_customer_id",
     } <= names
-    assert _scalar(engine, "SELECT COUNT(*) FROM customers WHERE risk_score IS NULL") == 0
+    assert _scalar(engine, f"SELECT COUNT(*) FROM {CURRENT} WHERE risk_score IS NULL") == 0

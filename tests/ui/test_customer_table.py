@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
 
@@ -21,6 +23,7 @@ from churndesk.ui.panes.customers import CustomersPane
 HOSTILE = "<img src=x onerror=alert(1)>"
 FORMULA = '=HYPERLINK("http://evil.example","click")'
 COLUMNS_WRITTEN = (
+    "id",
     "external_id",
     "name",
     "segment",
@@ -28,11 +31,10 @@ COLUMNS_WRITTEN = (
     "status",
     "owner",
     "monthly_revenue",
-    "risk_score",
-    "risk_score_prev",
-    "risk_band",
     "attributes",
 )
+SCORE_COLUMNS_WRITTEN = ("customer_id", "risk_score", "risk_score_prev", "risk_band", "scored_at")
+SCORED_AT = dt.datetime(2026, 11, 25, 7, 0, tzinfo=dt.UTC)
 
 
 def _band(score: float) -> str:
@@ -44,11 +46,15 @@ def _band(score: float) -> str:
 @pytest.fixture
 def populated(database: Database) -> Database:
     rows = []
+    scores = []
     for i in range(1000):
         score = float((i * 37) % 101)
         name = HOSTILE if i == 3 else FORMULA if i == 4 else f"Customer {i:04d}"
+        previous = score - 5 if i % 2 else score + 5
+        scores.append((i + 1, score, previous, _band(score), SCORED_AT))
         rows.append(
             (
+                i + 1,
                 f"EXT-{i:04d}",
                 name,
                 ("Residential", "Enterprise")[i % 2],
@@ -56,14 +62,12 @@ def populated(database: Database) -> Database:
                 "churned" if i % 10 == 0 else "active",
                 ("alice", "bob")[i % 2],
                 20.0 + i,
-                score,
-                score - 5 if i % 2 else score + 5,
-                _band(score),
                 {},
             )
         )
     with database.engine.begin() as connection:
         insert_rows(connection, "customers", COLUMNS_WRITTEN, rows)
+        insert_rows(connection, "customer_scores", SCORE_COLUMNS_WRITTEN, scores)
     return database
 
 
@@ -192,7 +196,7 @@ def test_refresh_keeps_the_selected_customer(qtbot, jobs, populated) -> None:
     # Another desktop raises this customer to the top of the risk order.
     with populated.engine.begin() as connection:
         connection.exec_driver_sql(
-            f"UPDATE customers SET risk_score = 100 WHERE id = {int(selected_id)}"
+            f"UPDATE customer_scores SET risk_score = 100 WHERE customer_id = {int(selected_id)}"
         )
     with qtbot.waitSignal(model.view_loaded, timeout=10_000):
         pane.refresh()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -49,10 +50,16 @@ def pg_database() -> Iterator[Database]:
         url = pg.sqlalchemy_url(pg.database_dsn(name))
         engine = make_engine(url)
         migrate.upgrade(engine)
-        rows = [(f"C{i:03d}", f"Customer {i:03d}", float(i), {}) for i in range(50)]
+        rows = [(i + 1, f"C{i:03d}", f"Customer {i:03d}", {}) for i in range(50)]
+        at = dt.datetime(2026, 11, 25, 7, 0, tzinfo=dt.UTC)
+        scores = [(i + 1, float(i), "low" if i < 30 else "medium", at) for i in range(50)]
         with engine.begin() as connection:
+            insert_rows(connection, "customers", ("id", "external_id", "name", "attributes"), rows)
             insert_rows(
-                connection, "customers", ("external_id", "name", "risk_score", "attributes"), rows
+                connection,
+                "customer_scores",
+                ("customer_id", "risk_score", "risk_band", "scored_at"),
+                scores,
             )
         engine.dispose()
         database = open_database(url)
@@ -82,8 +89,8 @@ def test_change_from_another_desktop_appears_without_reload(qtbot, pg_database) 
         "from churndesk.services.changes import Changes, publish\n"
         f"e = make_engine({pg_database.url!r})\n"
         "with e.begin() as c:\n"
-        '    c.exec_driver_sql("UPDATE customers SET risk_score = 100 '
-        "WHERE external_id = 'C000'\")\n"
+        '    c.exec_driver_sql("UPDATE customer_scores SET risk_score = 100 '
+        'WHERE customer_id = 1")\n'
         "    publish(c, Changes(customers=True))\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
