@@ -149,6 +149,8 @@ class CustomerScore(Base):
     risk_score_prev: Mapped[float | None] = mapped_column(Float)
     risk_band: Mapped[str] = mapped_column(String(16))
     revenue_at_risk: Mapped[float | None] = mapped_column(Float)
+    # The top drivers of this score: [{"feature", "direction", "magnitude", ...}, ...].
+    drivers: Mapped[list[Any]] = mapped_column(Json, default=list, server_default="[]")
     # When these last changed: a run rewrites only the customers whose values moved (the
     # history in risk_scores has every run's time).
     scored_at: Mapped[dt.datetime] = mapped_column(Timestamp)
@@ -203,7 +205,11 @@ class ScoringRun(Base):
 
 
 class RiskScore(Base):
-    """One customer's score from one run: the full score history."""
+    """One customer's score from one run: the full score history.
+
+    Narrow on purpose (every run appends a row per customer): the drivers of the current
+    score live in ``customer_scores``.
+    """
 
     __tablename__ = "risk_scores"
     __table_args__ = (
@@ -219,7 +225,6 @@ class RiskScore(Base):
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
     score: Mapped[float] = mapped_column(Float)
     band: Mapped[str] = mapped_column(String(16))
-    drivers: Mapped[list[Any]] = mapped_column(Json, default=list)
     revenue_at_risk: Mapped[float | None] = mapped_column(Float)
     scored_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
 

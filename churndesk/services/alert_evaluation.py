@@ -163,8 +163,7 @@ EVAL_TABLE = "alert_eval_scores"
 class _RunScores:
     """The compact per-evaluation table: one row per customer of the run that a rule can act on.
 
-    The run's history rows are wide (drivers JSON) and the customers table has just had every
-    row rewritten by the scoring run (dead tuples, no visibility map), so reading either once
+    The history holds a row per customer for every run kept, so reading a run from it once
     per rule costs seconds at a million customers. This table is read from the run (and the
     previous and baseline runs) in one statement and every rule scans it instead.
     """

@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from churndesk.db.engine import session_factory
-from churndesk.db.models import ModelVersion, RiskScore
+from churndesk.db.models import CustomerScore, ModelVersion, RiskScore
 from churndesk.db.queries import customers as q
 from churndesk.db.queries.customers import TABLE_COLUMNS, Cursor, CustomerQuery, Page
 from churndesk.services.customers import CustomerRecord, get_customer
@@ -105,18 +105,14 @@ class HistoryPoint:
     model_version_id: int
     model_label: str
     revenue_at_risk: float | None
-    drivers: tuple[dict[str, Any], ...]
 
 
 @dataclass(frozen=True)
 class CustomerDetail:
     record: CustomerRecord
     history: tuple[HistoryPoint, ...]
-
-    @property
-    def drivers(self) -> tuple[dict[str, Any], ...]:
-        """The top drivers of the latest score (empty before the first scoring run)."""
-        return self.history[-1].drivers if self.history else ()
+    # The top drivers of the current score (empty before the first scoring run).
+    drivers: tuple[dict[str, Any], ...] = ()
 
 
 def customer_detail(
@@ -135,7 +131,6 @@ def customer_detail(
                 ModelVersion.name,
                 ModelVersion.version,
                 RiskScore.revenue_at_risk,
-                RiskScore.drivers,
             )
             .join(ModelVersion, ModelVersion.id == RiskScore.model_version_id)
             .where(RiskScore.customer_id == customer_id)
@@ -143,6 +138,9 @@ def customer_detail(
             .limit(history_limit)
         )
         rows = session.execute(stmt).all()
+        drivers = session.scalar(
+            select(CustomerScore.drivers).where(CustomerScore.customer_id == customer_id)
+        )
     history = tuple(
         HistoryPoint(
             scored_at=row[0],
@@ -151,8 +149,7 @@ def customer_detail(
             model_version_id=int(row[3]),
             model_label=f"{row[4]} v{row[5]}",
             revenue_at_risk=row[6],
-            drivers=tuple(row[7] or ()),
         )
         for row in reversed(rows)
     )
-    return CustomerDetail(record, history)
+    return CustomerDetail(record, history, tuple(drivers or ()))

@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, Index, select, text, update
+from sqlalchemy import Connection, Engine, Index, bindparam, select, text, update
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from churndesk.db.bulk import insert_rows
 from churndesk.db.engine import begin_write, busy_explained, take_write_lock
 from churndesk.db.maintenance import refresh_statistics
-from churndesk.db.models import CustomerScore, ScoringRun
+from churndesk.db.models import CustomerScore, Json, ScoringRun
 from churndesk.errors import Cancelled, ChurndeskError, ConflictError, NotFoundError
 from churndesk.progress import ProgressFn, Throttled, check_cancel, stage
 from churndesk.services import audit
@@ -445,7 +445,8 @@ REBUILD_INDEXES_FROM = 50_000
 # A staged score differs from the current one (or the trend still shows the move before it).
 _CHANGED = (
     "cs.risk_score {differs} s.score OR cs.risk_band {differs} s.band OR "
-    "cs.revenue_at_risk {differs} s.revenue_at_risk OR cs.risk_score_prev {differs} cs.risk_score"
+    "cs.revenue_at_risk {differs} s.revenue_at_risk OR cs.drivers {differs} s.drivers OR "
+    "cs.risk_score_prev {differs} cs.risk_score"
 )
 
 
@@ -487,8 +488,8 @@ def _publish(
     connection.execute(
         text(
             "INSERT INTO risk_scores (customer_id, run_id, model_version_id, score, band, "
-            "drivers, revenue_at_risk, scored_at) SELECT s.customer_id, :run, :model, s.score, "
-            "s.band, s.drivers, s.revenue_at_risk, :now FROM score_stage s "
+            "revenue_at_risk, scored_at) SELECT s.customer_id, :run, :model, s.score, "
+            "s.band, s.revenue_at_risk, :now FROM score_stage s "
             "JOIN customers c ON c.id = s.customer_id"
         ),
         params,
@@ -513,7 +514,8 @@ def _publish(
         text(
             "UPDATE customer_scores AS cs SET risk_score_prev = cs.risk_score, "
             "risk_score = s.score, risk_band = s.band, revenue_at_risk = s.revenue_at_risk, "
-            f"scored_at = :now FROM score_stage s WHERE cs.customer_id = s.customer_id "
+            "drivers = s.drivers, scored_at = :now "
+            "FROM score_stage s WHERE cs.customer_id = s.customer_id "
             f"AND ({changed})"
         ),
         {"now": params["now"]},
@@ -522,7 +524,8 @@ def _publish(
     connection.execute(
         text(
             "INSERT INTO customer_scores (customer_id, risk_score, risk_band, revenue_at_risk, "
-            "scored_at) SELECT s.customer_id, s.score, s.band, s.revenue_at_risk, :now "
+            "drivers, scored_at) SELECT s.customer_id, s.score, s.band, s.revenue_at_risk, "
+            "s.drivers, :now "
             "FROM score_stage s JOIN customers c ON c.id = s.customer_id "
             "WHERE NOT EXISTS (SELECT 1 FROM customer_scores cs "
             "WHERE cs.customer_id = s.customer_id) ORDER BY s.customer_id"
@@ -627,29 +630,30 @@ def rescore_customers(
     insert_rows(
         connection,
         "risk_scores",
-        (
-            "customer_id",
-            "model_version_id",
-            "score",
-            "band",
-            "drivers",
-            "revenue_at_risk",
-            "scored_at",
-        ),
-        ([*r[:4], json.loads(r[4]), *r[5:]] for r in rows),
+        ("customer_id", "model_version_id", "score", "band", "revenue_at_risk", "scored_at"),
+        ([*r[:4], *r[5:]] for r in rows),
     )
     # An upsert both databases understand (SQLite 3.24+): a customer's first score inserts.
     statement = text(
         "INSERT INTO customer_scores AS cs (customer_id, risk_score, risk_band, revenue_at_risk, "
-        "scored_at) VALUES (:id, :score, :band, :rar, :now) ON CONFLICT (customer_id) DO UPDATE "
-        "SET risk_score_prev = cs.risk_score, risk_score = excluded.risk_score, "
-        "risk_band = excluded.risk_band, revenue_at_risk = excluded.revenue_at_risk, "
+        "drivers, scored_at) VALUES (:id, :score, :band, :rar, :drivers, :now) "
+        "ON CONFLICT (customer_id) DO UPDATE SET risk_score_prev = cs.risk_score, "
+        "risk_score = excluded.risk_score, risk_band = excluded.risk_band, "
+        "revenue_at_risk = excluded.revenue_at_risk, drivers = excluded.drivers, "
         "scored_at = excluded.scored_at"
-    )
+    ).bindparams(bindparam("drivers", type_=Json))
     stamp = _db_time(connection, now)
-    for cid, _model, score, band, _drivers, rar, _now in rows:
+    for cid, _model, score, band, drivers, rar, _now in rows:
         connection.execute(
-            statement, {"score": score, "band": band, "rar": rar, "now": stamp, "id": cid}
+            statement,
+            {
+                "score": score,
+                "band": band,
+                "rar": rar,
+                "drivers": json.loads(drivers),
+                "now": stamp,
+                "id": cid,
+            },
         )
     return len(rows)
 

@@ -180,7 +180,6 @@ class Scenario:
                     "model_version_id": model,
                     "score": float(score),
                     "band": band_of(score),
-                    "drivers": [],
                     "revenue_at_risk": round((revenue.get(cid) or 0) * 12 * score / 100, 2),
                     "scored_at": at,
                 }

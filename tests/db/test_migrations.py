@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,10 @@ def test_current_scores_move_to_their_own_table_and_back(empty_db_url: str) -> N
             connection.execute(
                 text(
                     "INSERT INTO risk_scores (customer_id, model_version_id, score, band, "
-                    "drivers, revenue_at_risk) VALUES (1, 1, 81.5, 'critical', '[]', 12.5)"
+                    "drivers, revenue_at_risk, scored_at) VALUES "
+                    "(1, 1, 70, 'high', '[{\"feature\": \"plan\"}]', 10, '2026-11-19 08:00:00'),"
+                    "(1, 1, 81.5, 'critical', '[{\"feature\": \"tenure\"}]', 12.5, "
+                    "'2026-11-20 08:00:00')"
                 )
             )
         migrate.upgrade(engine)
@@ -131,7 +135,15 @@ def test_current_scores_move_to_their_own_table_and_back(empty_db_url: str) -> N
             history = connection.execute(text("SELECT count(*) FROM risk_scores")).scalar()
             columns = {c["name"] for c in inspect(connection).get_columns("customers")}
         assert [tuple(r) for r in scores] == [(1, 81.5, 70.0, "critical", 12.5)]
-        assert history == 1
+        assert history == 2
+        with engine.connect() as connection:
+            drivers = connection.execute(text("SELECT drivers FROM customer_scores")).scalar()
+            history_columns = {c["name"] for c in inspect(connection).get_columns("risk_scores")}
+        # The latest score's drivers move to the current score; history rows stay narrow.
+        assert (json.loads(drivers) if isinstance(drivers, str) else drivers) == [
+            {"feature": "tenure"}
+        ]
+        assert "drivers" not in history_columns
         assert "risk_score" not in columns
         if engine.dialect.name == "sqlite":
             with engine.begin() as connection:
@@ -148,7 +160,7 @@ def test_current_scores_move_to_their_own_table_and_back(empty_db_url: str) -> N
             ).all()
             history = connection.execute(text("SELECT count(*) FROM risk_scores")).scalar()
         assert [tuple(r) for r in back] == [(1, 81.5, "critical"), (2, None, None)]
-        assert history == 1
+        assert history == 2
     finally:
         engine.dispose()
 

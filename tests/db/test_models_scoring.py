@@ -173,7 +173,7 @@ def test_a_run_scores_every_customer_once(engine: Engine) -> None:
     )
     assert horizon_check <= 0.01
     with engine.connect() as connection:
-        drivers = connection.execute(text("SELECT drivers FROM risk_scores LIMIT 50")).scalars()
+        drivers = connection.execute(text("SELECT drivers FROM customer_scores LIMIT 50")).scalars()
         import json
 
         named = {

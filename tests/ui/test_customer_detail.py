@@ -35,17 +35,31 @@ def customer_id(database: Database) -> int:
         insert_rows(
             connection,
             "risk_scores",
-            ("customer_id", "model_version_id", "score", "band", "drivers", "scored_at"),
+            ("customer_id", "model_version_id", "score", "band", "scored_at"),
             [
                 (
                     customer,
                     model_id,
                     30.0 + 10 * i,
                     "medium",
-                    [{"feature": "Contract", "direction": "+", "value": "One year"}],
                     dt.datetime(2026, 10, 1 + i, tzinfo=dt.UTC),
                 )
                 for i in range(3)
+            ],
+        )
+        insert_rows(
+            connection,
+            "customer_scores",
+            ("customer_id", "risk_score", "risk_score_prev", "risk_band", "drivers", "scored_at"),
+            [
+                (
+                    customer,
+                    50.0,
+                    40.0,
+                    "medium",
+                    [{"feature": "Contract", "direction": "+", "value": "One year"}],
+                    dt.datetime(2026, 10, 3, tzinfo=dt.UTC),
+                )
             ],
         )
     return int(customer)

@@ -129,12 +129,11 @@ def downgrade() -> None:
         )
     if _sqlite():
         _create_search_triggers()
-    assignments = ", ".join(
-        f"{column} = (SELECT s.{column} FROM customer_scores s WHERE s.customer_id = customers.id)"
-        for column in SCORE_COLUMNS
-    )
+    # One join (UPDATE ... FROM, SQLite 3.33+), not a subquery per column and customer.
+    assignments = ", ".join(f"{column} = s.{column}" for column in SCORE_COLUMNS)
     op.execute(
-        f"UPDATE customers SET {assignments} WHERE id IN (SELECT customer_id FROM customer_scores)"
+        f"UPDATE customers SET {assignments} FROM customer_scores s "
+        "WHERE s.customer_id = customers.id"
     )
     with op.batch_alter_table("customers", schema=None) as batch_op:
         for column in SORTED_COLUMNS:
