@@ -221,8 +221,11 @@ class RiskScore(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("scoring_runs.id", ondelete="CASCADE"))
-    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    # No foreign keys on the run and the model (migration 0006): PostgreSQL checks a foreign
+    # key row by row, and those two checks were a fifth of appending a run of a million rows,
+    # for rows churndesk never deletes. The scoring service writes both from the run it holds.
+    run_id: Mapped[int | None] = mapped_column(BigId)
+    model_version_id: Mapped[int] = mapped_column(BigId)
     score: Mapped[float] = mapped_column(Float)
     band: Mapped[str] = mapped_column(String(16))
     revenue_at_risk: Mapped[float | None] = mapped_column(Float)
