@@ -63,20 +63,17 @@ def _moved_scores(dialect: str) -> str:
 
 
 INITIAL_SCORES = "(CAST((id * 7919) % 1000 AS FLOAT) / 10.0)"  # uniform 0-99.9 per customer
-# Five drivers in the scoring service's format: history rows as wide as real ones (~300 bytes).
-DRIVERS = json.dumps(
-    [
-        {"feature": name, "direction": "+", "magnitude": magnitude}
-        for name, magnitude in (
-            ("contract_month_to_month", 0.8123),
-            ("tenure_months", 0.5412),
-            ("payment_method_electronic_check", 0.3311),
-            ("monthly_charges", 0.2104),
-            ("support_tickets_90d", 0.1187),
-        )
-    ],
-    separators=(",", ":"),
-)
+# Five drivers in the scoring service's format: current-score rows as wide as real ones.
+DRIVERS = [
+    {"feature": name, "direction": "+", "magnitude": magnitude}
+    for name, magnitude in (
+        ("contract_month_to_month", 0.8123),
+        ("tenure_months", 0.5412),
+        ("payment_method_electronic_check", 0.3311),
+        ("monthly_charges", 0.2104),
+        ("support_tickets_90d", 0.1187),
+    )
+]
 
 
 def write_run(engine: Engine, model_id: int, at: dt.datetime, *, k: int | None, psi: float) -> int:
@@ -101,8 +98,8 @@ def write_run(engine: Engine, model_id: int, at: dt.datetime, *, k: int | None, 
         if k is None:
             current = (
                 "INSERT INTO customer_scores (customer_id, risk_score, risk_band, "
-                f"revenue_at_risk, scored_at) SELECT id, {score}, {band}, {risk}, :at "
-                "FROM customers"
+                f"revenue_at_risk, drivers, scored_at) SELECT id, {score}, {band}, {risk}, "
+                ":drivers, :at FROM customers"
             )
         else:
             current = (
@@ -110,13 +107,16 @@ def write_run(engine: Engine, model_id: int, at: dt.datetime, *, k: int | None, 
                 f"risk_band = {band}, revenue_at_risk = {risk}, scored_at = :at "
                 "FROM customers WHERE customers.id = customer_scores.customer_id"
             )
-        connection.execute(text(current).bindparams(at_param), {"k": k or 0})
+        statement = text(current).bindparams(at_param)
+        if k is None:
+            statement = statement.bindparams(bindparam("drivers", DRIVERS, type_=Json))
+        connection.execute(statement, {"k": k or 0})
         connection.execute(
             text(
                 "INSERT INTO risk_scores (customer_id, run_id, model_version_id, score, band, "
-                "drivers, revenue_at_risk, scored_at) SELECT customer_id, :run, :model, "
-                "risk_score, risk_band, :drivers, revenue_at_risk, :at FROM customer_scores"
-            ).bindparams(at_param, bindparam("drivers", DRIVERS, type_=Json)),
+                "revenue_at_risk, scored_at) SELECT customer_id, :run, :model, "
+                "risk_score, risk_band, revenue_at_risk, :at FROM customer_scores"
+            ).bindparams(at_param),
             {"run": run_id, "model": model_id},
         )
     # What the scoring service does after publishing a run (statistics; on PostgreSQL also

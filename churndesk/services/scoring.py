@@ -494,8 +494,8 @@ def _publish(
         ),
         params,
     )
-    # Only customers whose score, band or revenue at risk moved (or whose trend still shows
-    # the move before) are rewritten. With the same model and unchanged customers the scores
+    # Only customers whose score, band, revenue at risk or drivers moved (or whose trend still
+    # shows the move before) are rewritten. With the same model and unchanged customers the scores
     # are identical from one run to the next, and rewriting a million unchanged rows is most of
     # a daily run.
     changed = _CHANGED.format(differs="IS NOT" if sqlite else "IS DISTINCT FROM")
@@ -643,18 +643,20 @@ def rescore_customers(
         "scored_at = excluded.scored_at"
     ).bindparams(bindparam("drivers", type_=Json))
     stamp = _db_time(connection, now)
-    for cid, _model, score, band, drivers, rar, _now in rows:
-        connection.execute(
-            statement,
+    connection.execute(
+        statement,
+        [
             {
+                "id": cid,
                 "score": score,
                 "band": band,
                 "rar": rar,
                 "drivers": json.loads(drivers),
                 "now": stamp,
-                "id": cid,
-            },
-        )
+            }
+            for cid, _model, score, band, drivers, rar, _now in rows
+        ],
+    )
     return len(rows)
 
 

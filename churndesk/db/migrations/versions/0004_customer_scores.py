@@ -94,7 +94,7 @@ def upgrade() -> None:
 
     if _sqlite():
         _drop_search_triggers()
-    with op.batch_alter_table("customers", schema=None, recreate="auto") as batch_op:
+    with op.batch_alter_table("customers", schema=None) as batch_op:
         for column in SORTED_COLUMNS:
             batch_op.drop_index(batch_op.f(f"ix_customers_{column}_id"))
         batch_op.drop_constraint(batch_op.f("ck_customers_risk_score"), type_="check")
