@@ -213,17 +213,19 @@ class RiskScore(Base):
 
     __tablename__ = "risk_scores"
     __table_args__ = (
-        Index(None, "customer_id", "scored_at"),
-        # Covering: alert evaluation reads a run's scores, bands and revenue at risk from the
-        # index alone instead of the wide history rows (drivers JSON).
+        # The only secondary index, and it grows at its end as runs are appended. Alert
+        # evaluation reads a run's scores, bands and revenue at risk from it alone; a
+        # customer's history is read from it one run at a time (``customer_views``). An index
+        # by customer took a million scattered inserts per run (migration 0007).
         Index(None, "run_id", "customer_id", "score", "band", "revenue_at_risk"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
-    # No foreign keys on the run and the model (migration 0006): PostgreSQL checks a foreign
-    # key row by row, and those two checks were a fifth of appending a run of a million rows,
-    # for rows churndesk never deletes. The scoring service writes both from the run it holds.
+    # No foreign keys (migrations 0006 and 0007): PostgreSQL checks a foreign key row by row,
+    # and those checks were much of appending a run of a million rows. The scoring service
+    # writes history only for customers that exist, and the customer service deletes a
+    # customer's history with the customer (``services.history``).
+    customer_id: Mapped[int] = mapped_column(BigId)
     run_id: Mapped[int | None] = mapped_column(BigId)
     model_version_id: Mapped[int] = mapped_column(BigId)
     score: Mapped[float] = mapped_column(Float)

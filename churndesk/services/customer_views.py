@@ -15,10 +15,11 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from churndesk.db.engine import session_factory
-from churndesk.db.models import CustomerScore, ModelVersion, RiskScore
+from churndesk.db.models import CustomerScore
 from churndesk.db.queries import customers as q
 from churndesk.db.queries.customers import TABLE_COLUMNS, Cursor, CustomerQuery, Page
 from churndesk.services.customers import CustomerRecord, get_customer
+from churndesk.services.history import history_statement
 
 __all__ = [
     "TABLE_COLUMNS",
@@ -122,21 +123,7 @@ def customer_detail(
     maker = session_factory(engine)
     with maker() as session:
         record = get_customer(session, customer_id)
-        stmt = (
-            select(
-                RiskScore.scored_at,
-                RiskScore.score,
-                RiskScore.band,
-                RiskScore.model_version_id,
-                ModelVersion.name,
-                ModelVersion.version,
-                RiskScore.revenue_at_risk,
-            )
-            .join(ModelVersion, ModelVersion.id == RiskScore.model_version_id)
-            .where(RiskScore.customer_id == customer_id)
-            .order_by(RiskScore.scored_at.desc(), RiskScore.id.desc())
-            .limit(history_limit)
-        )
+        stmt = history_statement(customer_id, history_limit)
         rows = session.execute(stmt).all()
         drivers = session.scalar(
             select(CustomerScore.drivers).where(CustomerScore.customer_id == customer_id)

@@ -20,7 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from churndesk.db.engine import session_factory, write_unit_of_work
 from churndesk.db.models import Customer, CustomerScore
 from churndesk.errors import ChurndeskError, NotFoundError, StaleEditError, ValidationError
-from churndesk.services import audit
+from churndesk.services import audit, history
 from churndesk.services.changes import Changes, publish
 from churndesk.services.customer_fields import (
     FIELD_LABELS,
@@ -488,15 +488,17 @@ def delete_customer(
     maker = _factory(factory)
     try:
         with write_unit_of_work(maker) as session:
+            connection = session.connection()
+            history.lock_for_delete(connection)
             customer = _get_for_write(session, customer_id)
             if customer is None:
                 raise NotFoundError("This customer was already deleted.")
             current = _record(customer)
             if customer.version != expected_version:
                 raise _stale(current)
+            history.delete_history(connection, customer_id)
             session.delete(customer)
             session.flush()
-            connection = session.connection()
             audit.record(
                 session,
                 actor=resolve_actor(connection, actor),

@@ -35,7 +35,7 @@ from churndesk.db.maintenance import refresh_statistics
 from churndesk.db.models import CustomerScore, Json, ScoringRun
 from churndesk.errors import Cancelled, ChurndeskError, ConflictError, NotFoundError
 from churndesk.progress import ProgressFn, Throttled, check_cancel, stage
-from churndesk.services import audit
+from churndesk.services import audit, history
 from churndesk.services.changes import Changes, publish
 from churndesk.services.customer_frames import (
     BASE_COLUMNS,
@@ -484,13 +484,16 @@ def _publish(
     # Staging went to a temporary table; the database itself is locked only from here on.
     take_write_lock(connection)
     params = {"run": run_id, "model": loaded.summary.id, "now": _db_time(connection, now)}
-    # Customers deleted while the run computed have no row to update and get no history.
+    # Customers deleted while the run computed have no row to update and get no history; the
+    # lock keeps a deletion from slipping between this statement's snapshot and the commit.
+    history.lock_for_append(connection)
+    # In customer order, the run's entries go to the end of the run index one after another.
     connection.execute(
         text(
             "INSERT INTO risk_scores (customer_id, run_id, model_version_id, score, band, "
             "revenue_at_risk, scored_at) SELECT s.customer_id, :run, :model, s.score, "
             "s.band, s.revenue_at_risk, :now FROM score_stage s "
-            "JOIN customers c ON c.id = s.customer_id"
+            "JOIN customers c ON c.id = s.customer_id ORDER BY s.customer_id"
         ),
         params,
     )

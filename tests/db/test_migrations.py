@@ -165,6 +165,51 @@ def test_current_scores_move_to_their_own_table_and_back(empty_db_url: str) -> N
         engine.dispose()
 
 
+def test_history_loses_its_customer_index_and_gets_it_back(empty_db_url: str) -> None:
+    """0007 drops the history's index and reference by customer; the downgrade restores both,
+    first removing rows of customers that no longer exist (which the reference would refuse)."""
+    engine = make_engine(empty_db_url)
+    try:
+        migrate.upgrade(engine, "0006")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO customers (id, external_id, name, status, attributes) VALUES "
+                    "(1, 'A-1', 'Ada', 'active', '{}'), (2, 'B-2', 'Bob', 'active', '{}')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO risk_scores (customer_id, model_version_id, score, band, "
+                    "scored_at) VALUES (1, 1, 70, 'high', '2026-11-19 08:00:00'), "
+                    "(2, 1, 20, 'low', '2026-11-19 08:00:00')"
+                )
+            )
+        migrate.upgrade(engine)
+        found = inspect(engine)
+        assert found.get_foreign_keys("risk_scores") == []
+        assert "ix_risk_scores_customer_id_scored_at" not in {
+            i["name"] for i in found.get_indexes("risk_scores")
+        }
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM customers WHERE id = 2"))
+            left = connection.execute(text("SELECT count(*) FROM risk_scores")).scalar()
+        assert left == 2, "nothing cascades at head"
+
+        migrate.downgrade(engine, "0006")
+        with engine.begin() as connection:
+            kept = connection.execute(text("SELECT customer_id FROM risk_scores")).scalars().all()
+            connection.execute(text("DELETE FROM customers WHERE id = 1"))
+            cascaded = connection.execute(text("SELECT count(*) FROM risk_scores")).scalar()
+        assert kept == [1]
+        assert cascaded == 0, "the restored reference cascades again"
+        assert "ix_risk_scores_customer_id_scored_at" in {
+            i["name"] for i in inspect(engine).get_indexes("risk_scores")
+        }
+    finally:
+        engine.dispose()
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
