@@ -57,21 +57,48 @@ def attribute_keys(engine: Engine, *, sample: int = 20_000) -> list[str]:
             cursor.close()
 
 
-def _select_sql(dialect: str, attributes: Sequence[str], chunk: int) -> str:
+def _select_sql(dialect: str, columns: Sequence[str], attributes: Sequence[str], chunk: int) -> str:
     if dialect == "postgresql":
-        base = [
-            "CAST(monthly_revenue AS DOUBLE PRECISION)" if c == "monthly_revenue" else c
-            for c in BASE_COLUMNS
-        ]
+        # COPY ... TO STDOUT (FORMAT csv): the chunk arrives as one block of CSV that pandas'
+        # C parser reads, instead of 20-odd Python objects per row made by the driver and
+        # collected into a frame; a third of the time at a million customers.
         extracted = ["attributes ->> %s" for _ in attributes]
         return (
-            f"SELECT {', '.join(base + extracted)} FROM customers WHERE id > %s "
-            f"ORDER BY id LIMIT {int(chunk)}"
+            f"COPY (SELECT {', '.join([*columns, *extracted])} FROM customers WHERE id > %s "
+            f"ORDER BY id LIMIT {int(chunk)}) TO STDOUT (FORMAT csv)"
         )
     extracted = ["json_extract(attributes, ?)" for _ in attributes]
     return (
-        f"SELECT {', '.join(list(BASE_COLUMNS) + extracted)} FROM customers WHERE id > ? "
+        f"SELECT {', '.join([*columns, *extracted])} FROM customers WHERE id > ? "
         f"ORDER BY id LIMIT {int(chunk)}"
+    )
+
+
+def _copy_frame(raw: Any, sql: str, params: Sequence[Any], names: list[str]) -> pd.DataFrame:
+    """One chunk read with COPY as CSV, every value text (or NaN for NULL), ids as integers.
+
+    CSV cannot tell NULL from an empty string: both become NaN, which is what every consumer
+    makes of a blank value anyway (``features.to_text``, the numeric check below).
+    """
+    import io
+
+    import pandas as pd
+
+    buffer = io.BytesIO()
+    with raw.cursor() as cursor, cursor.copy(sql, params) as copy:
+        for block in copy:
+            buffer.write(block)
+    if not buffer.tell():
+        return pd.DataFrame(columns=names)
+    buffer.seek(0)
+    return pd.read_csv(
+        buffer,
+        header=None,
+        names=names,
+        dtype={name: (np.int64 if name == "id" else object) for name in names},
+        keep_default_na=False,
+        na_values=[""],
+        encoding="utf-8",
     )
 
 
@@ -84,6 +111,7 @@ def iter_customer_frames(
     engine: Engine,
     attributes: Sequence[str],
     *,
+    columns: Sequence[str] = BASE_COLUMNS,
     chunk_size: int = DEFAULT_CHUNK,
     total: int | None = None,
     progress: ProgressFn | None = None,
@@ -91,15 +119,17 @@ def iter_customer_frames(
 ) -> Iterator[pd.DataFrame]:
     """Yield every customer, ``chunk_size`` at a time in id order, with the named attributes.
 
-    Frames have BASE_COLUMNS plus one column per attribute (missing → NaN/None). An attribute
-    named like a base column is skipped (the base column wins). Does not write.
+    Frames have ``columns`` (a subset of BASE_COLUMNS; the id is always read) plus one column
+    per attribute (missing → NaN/None). An attribute named like a base column is skipped (the
+    base column wins). Does not write.
     """
     import pandas as pd
 
     dialect = engine.dialect.name
+    base = ["id", *(c for c in BASE_COLUMNS if c in columns and c != "id")]
     wanted = [a for a in attributes if a not in BASE_COLUMNS]
-    sql = _select_sql(dialect, wanted, chunk_size)
-    names = list(BASE_COLUMNS) + wanted
+    sql = _select_sql(dialect, base, wanted, chunk_size)
+    names = base + wanted
     keys: list[Any] = wanted if dialect == "postgresql" else [_json_path(a) for a in wanted]
     last_id = 0
     done = 0
@@ -108,21 +138,24 @@ def iter_customer_frames(
         assert raw is not None
         while True:
             check_cancel(cancel)
-            cursor = raw.cursor()
-            try:
-                cursor.execute(sql, (*keys, last_id))
-                rows = cursor.fetchall()
-            finally:
-                cursor.close()
-            if not rows:
+            if dialect == "postgresql":
+                frame = _copy_frame(raw, sql, (*keys, last_id), names)
+            else:
+                cursor = raw.cursor()
+                try:
+                    cursor.execute(sql, (*keys, last_id))
+                    frame = pd.DataFrame.from_records(cursor.fetchall(), columns=names)
+                finally:
+                    cursor.close()
+            if frame.empty:
                 return
-            frame = pd.DataFrame.from_records(rows, columns=names)
             last_id = int(frame["id"].iloc[-1])
             done += len(frame)
+            rows = len(frame)
             yield normalise_frame(frame, wanted)
             if progress is not None and total:
                 progress(min(done / total, 1.0), "Reading customers")
-            if len(rows) < chunk_size:
+            if rows < chunk_size:
                 return
 
 
@@ -136,10 +169,15 @@ def normalise_frame(frame: pd.DataFrame, attributes: Sequence[str]) -> pd.DataFr
     import pandas as pd
 
     for column in DATE_COLUMNS:
-        frame[column] = pd.to_datetime(frame[column], errors="coerce")
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column], errors="coerce", format="ISO8601")
     for column in TIMESTAMP_COLUMNS:
-        frame[column] = pd.to_datetime(frame[column], errors="coerce", utc=True)
-    frame["monthly_revenue"] = pd.to_numeric(frame["monthly_revenue"], errors="coerce")
+        if column in frame:
+            frame[column] = pd.to_datetime(
+                frame[column], errors="coerce", utc=True, format="ISO8601"
+            )
+    if "monthly_revenue" in frame:
+        frame["monthly_revenue"] = pd.to_numeric(frame["monthly_revenue"], errors="coerce")
     for column in attributes:
         values = frame[column]
         if pd.api.types.is_bool_dtype(values):
@@ -150,8 +188,12 @@ def normalise_frame(frame: pd.DataFrame, attributes: Sequence[str]) -> pd.DataFr
         if not _looks_numeric(values):
             continue
         numbers = pd.to_numeric(values, errors="coerce")
-        present = values.notna() & (values.astype(str).str.strip() != "")
-        if present.any() and numbers[present].notna().all():
+        # Numeric if every value that is not blank parsed. Only the values that did not parse
+        # are stripped (usually a few blanks): stripping every value cost as much as parsing.
+        unparsed = values[numbers.isna() & values.notna()]
+        if not (unparsed.astype(str).str.strip() == "").all():
+            continue
+        if len(unparsed) < values.notna().sum():
             frame[column] = numbers.astype(np.float64)
     return frame
 

@@ -240,6 +240,14 @@ def _attribute_columns(loaded: LoadedModel) -> list[str]:
     return [c for c in loaded.model.schema.source_columns if c not in BASE_COLUMNS]
 
 
+def _base_columns(loaded: LoadedModel) -> list[str]:
+    """The customer columns a run reads: the model's, revenue (at risk) and the churn date
+    (features are measured at it, see ``features.build_features``). Names, e-mails and ids
+    were a fifth of the bytes read for nothing."""
+    needed = {"id", "monthly_revenue", "churned_at", *loaded.model.schema.source_columns}
+    return [c for c in BASE_COLUMNS if c in needed]
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -382,7 +390,13 @@ def _execute(
         _create_stage(connection)
         # The next chunk is read on a second thread while this one is scored and staged.
         frames = prefetch(
-            iter_customer_frames(engine, attributes, chunk_size=chunk_size, cancel=cancel),
+            iter_customer_frames(
+                engine,
+                attributes,
+                columns=_base_columns(loaded),
+                chunk_size=chunk_size,
+                cancel=cancel,
+            ),
             name="scoring-reader",
         )
         for frame in frames:
