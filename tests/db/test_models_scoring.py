@@ -198,7 +198,17 @@ def test_second_run_keeps_the_previous_score(engine: Engine) -> None:
     assert _scalar(engine, f"SELECT COUNT(*) FROM {CURRENT} WHERE risk_score_prev IS NULL") == 0
 
 
-def test_runs_rewrite_only_customers_whose_score_moved(engine: Engine) -> None:
+@pytest.fixture(params=["in place", "replaced"])
+def rewrite(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How runs write the current scores: as at this size, or as at a million (PostgreSQL writes
+    a new table, SQLite rebuilds the score indexes) whatever the number of rewrites."""
+    if request.param == "replaced":
+        monkeypatch.setattr(scoring, "REBUILD_INDEXES_FROM", 1)
+        monkeypatch.setattr(scoring, "REPLACE_SHARE", 0.0)
+    return str(request.param)
+
+
+def test_runs_rewrite_only_customers_whose_score_moved(engine: Engine, rewrite: str) -> None:
     """Same model, same data: the scores repeat, so a run appends history for everyone but
     rewrites only the customers whose current values (or trend) change."""
 
@@ -368,6 +378,88 @@ def test_an_edited_customer_is_rescored_at_once(engine: Engine) -> None:
     assert rescored.risk_band is not None
     history = f"SELECT COUNT(*) FROM risk_scores WHERE customer_id = {customer.id}"
     assert _scalar(engine, history) == 1
+
+
+def _score_table_schema(engine: Engine) -> dict[str, object]:
+    from sqlalchemy import inspect
+
+    found = inspect(engine)
+    with engine.connect() as connection:
+        grants = connection.execute(
+            text(
+                "SELECT pg_get_userbyid(c.relowner), a.grantee, a.privilege_type "
+                "FROM pg_class c, aclexplode(c.relacl) a WHERE c.relname = 'customer_scores' "
+                "ORDER BY 2, 3"
+            )
+        ).all()
+    return {
+        "columns": [
+            (c["name"], str(c["type"]), c["nullable"], c["default"])
+            for c in found.get_columns("customer_scores")
+        ],
+        "indexes": found.get_indexes("customer_scores"),
+        "primary key": found.get_pk_constraint("customer_scores"),
+        "foreign keys": found.get_foreign_keys("customer_scores"),
+        "checks": found.get_check_constraints("customer_scores"),
+        "grants": [tuple(g) for g in grants],
+    }
+
+
+@pytest.mark.parametrize("telco_template", ["postgresql"], indirect=True)
+def test_a_new_current_scores_table_keeps_the_schema(engine: Engine, monkeypatch) -> None:
+    """The table a large run writes on PostgreSQL has the old one's indexes, keys, checks,
+    owner and grants under the same names; the migrations see no drift; deletes cascade."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from churndesk.db.migrate import include_object
+    from churndesk.db.models import Base
+    from churndesk.services.customers import delete_customer
+
+    with engine.begin() as connection:
+        connection.execute(text("GRANT SELECT ON customer_scores TO PUBLIC"))
+    scoring.score_all(engine, after_run=lambda e, r: None)
+    before = _score_table_schema(engine)
+    oid = _scalar(engine, "SELECT CAST('customer_scores' AS regclass) :: oid")
+    monkeypatch.setattr(scoring, "REBUILD_INDEXES_FROM", 1)
+    monkeypatch.setattr(scoring, "REPLACE_SHARE", 0.0)
+    scoring.score_all(engine, after_run=lambda e, r: None)  # every trend changes
+
+    assert _scalar(engine, "SELECT CAST('customer_scores' AS regclass) :: oid") != oid
+    assert _score_table_schema(engine) == before
+    assert (0, "SELECT") in {(g[1], g[2]) for g in before["grants"]}  # PUBLIC
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": include_object}
+        )
+        assert compare_metadata(context, Base.metadata) == []
+    assert _scalar(engine, "SELECT COUNT(*) FROM customer_scores") == 7043
+    customer = int(_scalar(engine, "SELECT MIN(id) FROM customers"))
+    delete_customer(engine, customer, expected_version=1)
+    assert (
+        _scalar(engine, f"SELECT COUNT(*) FROM customer_scores WHERE customer_id = {customer}") == 0
+    )
+
+
+@pytest.mark.parametrize("telco_template", ["postgresql"], indirect=True)
+def test_a_failed_replacement_leaves_the_old_table(engine: Engine, monkeypatch) -> None:
+    scoring.score_all(engine, after_run=lambda e, r: None)
+    before = _scalar(engine, "SELECT SUM(risk_score_prev IS NULL :: int) FROM customer_scores")
+    monkeypatch.setattr(scoring, "REBUILD_INDEXES_FROM", 1)
+    monkeypatch.setattr(scoring, "REPLACE_SHARE", 0.0)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the disk filled up")
+
+    monkeypatch.setattr(scoring.audit, "record", broken)  # after the swap, before COMMIT
+    with pytest.raises(RuntimeError, match="disk filled"):
+        scoring.score_all(engine, after_run=lambda e, r: None)
+    assert before == 7043  # the first run left every trend empty...
+    assert (
+        _scalar(engine, "SELECT SUM(risk_score_prev IS NULL :: int) FROM customer_scores") == 7043
+    )
+    assert _scalar(engine, "SELECT to_regclass('customer_scores_next') IS NULL") is True
+    assert [r.status for r in scoring.list_runs(engine)] == ["failed", "completed"]
 
 
 def test_large_runs_on_sqlite_rebuild_the_score_indexes(engine: Engine, monkeypatch) -> None:
