@@ -98,8 +98,8 @@ def test_foreign_keys_are_enforced(db_url: str) -> None:
         with pytest.raises(Exception, match=r"(?i)foreign key"), engine.begin() as connection:
             connection.execute(
                 text(
-                    "INSERT INTO risk_scores (customer_id, model_version_id, score, band) "
-                    "VALUES (999, 999, 50, 'medium')"
+                    "INSERT INTO customer_scores (customer_id, risk_score, risk_band, scored_at) "
+                    "VALUES (999, 50, 'medium', CURRENT_TIMESTAMP)"
                 )
             )
     finally:
