@@ -33,12 +33,16 @@ def probabilities(
     ``model`` is a :class:`~churndesk.ml.train.TrainedModel` or a fitted estimator;
     ``threads`` caps gradient boosting's OpenMP threads (default: all cores but one).
     """
+    # Imported here: scikit-learn takes over a second to import, and this module does not need
+    # it for bands and drivers.
+    from churndesk.ml.fast_transform import predict_proba
+
     estimator = getattr(model, "estimator", model)
     out = np.empty(len(X), dtype="float64")
     with limited_threads(threads):
         for start in range(0, len(X), chunk_rows):
             part = X.iloc[start : start + chunk_rows]
-            out[start : start + len(part)] = estimator.predict_proba(part)[:, 1]
+            out[start : start + len(part)] = predict_proba(estimator, part)[:, 1]
     return out
 
 
