@@ -14,7 +14,9 @@ sorting costs a fraction of that. Inside the run's publishing transaction:
 3. build the old table's indexes on it under temporary names;
 4. add the foreign key to ``customers`` (checked by one join, not a trigger per row);
 5. drop the old table (readers wait from here to the commit, a moment) and give the new one,
-   its indexes and its primary key the old names.
+   its indexes and its primary key the old names. A reader still in the old table after
+   ``SWAP_WAIT_MS`` (an export reads it in one long snapshot) makes the run roll back to before
+   step 1 and write in place instead.
 
 A rollback or a killed process leaves the old table as it was: PostgreSQL DDL is transactional.
 The new table gets the old one's owner and grants; a login that could not drop the old table
@@ -23,12 +25,19 @@ The new table gets the old one's owner and grants; a login that could not drop t
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
+
+log = logging.getLogger(__name__)
 
 TABLE = "customer_scores"
+# How long the swap waits for readers still in the old table before writing in place instead.
+SWAP_WAIT_MS = 3000
+LOCK_NOT_AVAILABLE = "55P03"
 NEXT = "customer_scores_next"
 COLUMNS = (
     "customer_id",
@@ -133,11 +142,27 @@ def _same_owner_and_grants(connection: Connection) -> None:
         connection.exec_driver_sql(f"GRANT {privilege} ON {NEXT} TO {to}{option}")
 
 
-def replace(connection: Connection, now: Any) -> None:
+def replace(connection: Connection, now: Any) -> bool:
     """Publish the staged scores as a new current-scores table (see the module docstring).
 
-    Call only when ``can_replace``.
+    Call only when ``can_replace``. Returns False, having changed nothing, when a reader keeps
+    the old table for longer than ``SWAP_WAIT_MS`` (a long export reads it in one snapshot):
+    waiting for it would stop every other reader for as long. The caller then writes in place.
     """
+    savepoint = connection.begin_nested()
+    try:
+        _build_and_swap(connection, now)
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        savepoint.rollback()  # the locks taken since are released with it
+        log.info("current scores rewritten in place: the table was busy (%s)", exc.orig)
+        return False
+    savepoint.commit()
+    return True
+
+
+def _build_and_swap(connection: Connection, now: Any) -> None:
     execute = connection.exec_driver_sql
     execute("LOCK TABLE customers IN SHARE ROW EXCLUSIVE MODE")
     execute(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE")
@@ -153,6 +178,12 @@ def replace(connection: Connection, now: Any) -> None:
         execute(_on_next(definition, name))
     for name, definition in foreign_keys:
         execute(f"ALTER TABLE {NEXT} ADD CONSTRAINT {name} {definition}")
+    # Readers queue behind this lock request until COMMIT: wait for the current ones only briefly.
+    set_timeout = text("SELECT set_config('lock_timeout', :v, true)")
+    before = connection.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
+    connection.execute(set_timeout, {"v": f"{int(SWAP_WAIT_MS)}ms"})
+    execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
+    connection.execute(set_timeout, {"v": before})
     execute(f"DROP TABLE {TABLE}")
     execute(f"ALTER TABLE {NEXT} RENAME TO {TABLE}")
     for name, _definition, primary in indexes:

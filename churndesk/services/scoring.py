@@ -534,13 +534,12 @@ def _publish(
     rewrites = _find_changes(connection)
     if sqlite:
         _write_current_scores(connection, params["now"], rewrites)
-    elif (
+    elif not (
         rewrites >= REBUILD_INDEXES_FROM
         and rewrites >= scored * REPLACE_SHARE
         and current_scores.can_replace(connection)
+        and current_scores.replace(connection, params["now"])
     ):
-        current_scores.replace(connection, params["now"])
-    else:
         _update_current_scores(connection, params["now"])
     connection.execute(
         update(ScoringRun)

@@ -442,6 +442,57 @@ def test_a_new_current_scores_table_keeps_the_schema(engine: Engine, monkeypatch
 
 
 @pytest.mark.parametrize("telco_template", ["postgresql"], indirect=True)
+def test_another_desktops_prepared_queries_survive_the_new_table(engine: Engine, monkeypatch):
+    """A desktop's connection keeps server-side prepared statements (psycopg prepares a query
+    it repeats); after the swap they must read the new table, not fail on the dropped one."""
+    import psycopg
+
+    scoring.score_all(engine, after_run=lambda e, r: None)
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    query = "SELECT count(*), count(risk_score_prev) FROM customer_scores WHERE risk_score >= %s"
+    with psycopg.connect(dsn, autocommit=True, prepare_threshold=0) as desktop:
+        assert desktop.execute(query, (0,), prepare=True).fetchone() == (7043, 0)
+        monkeypatch.setattr(scoring, "REBUILD_INDEXES_FROM", 1)
+        monkeypatch.setattr(scoring, "REPLACE_SHARE", 0.0)
+        scoring.score_all(engine, after_run=lambda e, r: None)  # every trend changes
+        assert desktop.execute(query, (0,), prepare=True).fetchone() == (7043, 7043)
+
+
+@pytest.mark.parametrize("telco_template", ["postgresql"], indirect=True)
+def test_a_reader_in_the_old_table_makes_the_run_write_in_place(engine: Engine, monkeypatch):
+    """An export reads the scores in one snapshot for minutes. Dropping the table would wait
+    for it while every other desktop's reads queue behind: the run writes in place instead."""
+    from churndesk.services import current_scores
+
+    scoring.score_all(engine, after_run=lambda e, r: None)
+    oid = _scalar(engine, "SELECT CAST('customer_scores' AS regclass) :: oid")
+    monkeypatch.setattr(scoring, "REBUILD_INDEXES_FROM", 1)
+    monkeypatch.setattr(scoring, "REPLACE_SHARE", 0.0)
+    monkeypatch.setattr(current_scores, "SWAP_WAIT_MS", 200)
+    outcome: list[object] = []
+    with engine.connect() as export:
+        export = export.execution_options(isolation_level="REPEATABLE READ")
+        with export.begin():
+            seen = export.execute(text("SELECT count(risk_score_prev) FROM customer_scores"))
+            assert seen.scalar() == 0
+            run = threading.Thread(
+                target=lambda: outcome.append(
+                    scoring.score_all(engine, after_run=lambda e, r: None)
+                )
+            )
+            run.start()
+            run.join(timeout=120)  # a swap waiting for this snapshot would never finish
+            finished = not run.is_alive()
+            again = export.execute(text("SELECT count(risk_score_prev) FROM customer_scores"))
+            assert again.scalar() == 0  # the export's snapshot is untouched
+    run.join()
+    assert finished, "the run waited for the reader instead of writing in place"
+    assert _scalar(engine, "SELECT CAST('customer_scores' AS regclass) :: oid") == oid
+    assert _scalar(engine, "SELECT count(risk_score_prev) FROM customer_scores") == 7043
+    assert _scalar(engine, "SELECT to_regclass('customer_scores_next') IS NULL") is True
+
+
+@pytest.mark.parametrize("telco_template", ["postgresql"], indirect=True)
 def test_a_failed_replacement_leaves_the_old_table(engine: Engine, monkeypatch) -> None:
     scoring.score_all(engine, after_run=lambda e, r: None)
     before = _scalar(engine, "SELECT SUM(risk_score_prev IS NULL :: int) FROM customer_scores")
