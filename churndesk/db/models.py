@@ -149,8 +149,10 @@ class CustomerScore(Base):
     risk_score_prev: Mapped[float | None] = mapped_column(Float)
     risk_band: Mapped[str] = mapped_column(String(16))
     revenue_at_risk: Mapped[float | None] = mapped_column(Float)
-    # The top drivers of this score: [{"feature", "direction", "magnitude", ...}, ...].
-    drivers: Mapped[list[Any]] = mapped_column(Json, default=list, server_default="[]")
+    # The top drivers of this score: [{"feature", "direction", "magnitude", ...}, ...]. Plain
+    # JSON (text) on PostgreSQL too: never queried inside, staged and compared as text by runs
+    # (migration 0008).
+    drivers: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     # When these last changed: a run rewrites only the customers whose values moved (the
     # history in risk_scores has every run's time).
     scored_at: Mapped[dt.datetime] = mapped_column(Timestamp)

@@ -63,7 +63,7 @@ def _merged_select() -> str:
         f"{pick('cs.risk_score', 'cs.risk_score_prev')}, "
         f"{pick('s.band', 'cs.risk_band')}, "
         f"{pick('s.revenue_at_risk', 'cs.revenue_at_risk')}, "
-        f"{pick('s.drivers', 'cs.drivers')}, "
+        f"{pick('CAST(s.drivers AS JSON)', 'cs.drivers')}, "
         f"{pick('CAST(:now AS TIMESTAMPTZ)', 'cs.scored_at')} "
         # Customers deleted while the run computed are left out by the join, as in place.
         "FROM (SELECT s.* FROM score_stage s JOIN customers cu ON cu.id = s.customer_id) s "

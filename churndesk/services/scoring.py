@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, Index, bindparam, select, text, update
+from sqlalchemy import JSON, Connection, Engine, Index, bindparam, select, text, update
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from churndesk.db.bulk import insert_rows
 from churndesk.db.engine import begin_write, busy_explained, take_write_lock
 from churndesk.db.maintenance import refresh_statistics
-from churndesk.db.models import CustomerScore, Json, ScoringRun
+from churndesk.db.models import CustomerScore, ScoringRun
 from churndesk.errors import Cancelled, ChurndeskError, ConflictError, NotFoundError
 from churndesk.progress import ProgressFn, Throttled, check_cancel, stage
 from churndesk.services import audit, current_scores, history
@@ -354,7 +354,7 @@ def _create_stage(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(
             "CREATE TEMPORARY TABLE score_stage (customer_id BIGINT, score DOUBLE PRECISION, "
-            "band VARCHAR(16), drivers JSONB, revenue_at_risk DOUBLE PRECISION) ON COMMIT DROP"
+            "band VARCHAR(16), drivers TEXT, revenue_at_risk DOUBLE PRECISION) ON COMMIT DROP"
         )
     else:
         connection.exec_driver_sql("DROP TABLE IF EXISTS temp.score_stage")
@@ -464,7 +464,9 @@ REPLACE_SHARE = 0.25
 # A staged score differs from the current one (or the trend still shows the move before it).
 _CHANGED = (
     "cs.risk_score {differs} s.score OR cs.risk_band {differs} s.band OR "
-    "cs.revenue_at_risk {differs} s.revenue_at_risk OR cs.drivers {differs} s.drivers OR "
+    "cs.revenue_at_risk {differs} s.revenue_at_risk OR "
+    # Compared as the text written (``json`` on PostgreSQL, text on SQLite, migration 0008).
+    "CAST(cs.drivers AS TEXT) {differs} s.drivers OR "
     "cs.risk_score_prev {differs} cs.risk_score"
 )
 
@@ -567,13 +569,19 @@ def _publish(
         connection.exec_driver_sql("DROP TABLE IF EXISTS temp.score_changes")
 
 
+def _staged_drivers(connection: Connection) -> str:
+    """The staged drivers (text) as the current-scores column takes them."""
+    return "CAST(s.drivers AS JSON)" if connection.dialect.name == "postgresql" else "s.drivers"
+
+
 def _update_current_scores(connection: Connection, now: Any) -> None:
     """Rewrite the changed current scores in place and add the customers scored first."""
+    drivers = _staged_drivers(connection)
     connection.execute(
         text(
             "UPDATE customer_scores AS cs SET risk_score_prev = cs.risk_score, "
             "risk_score = s.score, risk_band = s.band, revenue_at_risk = s.revenue_at_risk, "
-            "drivers = s.drivers, scored_at = :now "
+            f"drivers = {drivers}, scored_at = :now "
             "FROM score_stage s JOIN score_changes c ON c.customer_id = s.customer_id "
             "WHERE cs.customer_id = s.customer_id AND NOT c.new"
         ),
@@ -584,7 +592,7 @@ def _update_current_scores(connection: Connection, now: Any) -> None:
         text(
             "INSERT INTO customer_scores (customer_id, risk_score, risk_band, revenue_at_risk, "
             "drivers, scored_at) SELECT s.customer_id, s.score, s.band, s.revenue_at_risk, "
-            "s.drivers, :now FROM score_stage s "
+            f"{drivers}, :now FROM score_stage s "
             "JOIN score_changes c ON c.customer_id = s.customer_id AND c.new "
             "JOIN customers cu ON cu.id = s.customer_id WHERE true ORDER BY s.customer_id "
             # A customer edited meanwhile was rescored by the edit, from newer data.
@@ -690,7 +698,7 @@ def rescore_customers(
         "risk_score = excluded.risk_score, risk_band = excluded.risk_band, "
         "revenue_at_risk = excluded.revenue_at_risk, drivers = excluded.drivers, "
         "scored_at = excluded.scored_at"
-    ).bindparams(bindparam("drivers", type_=Json))
+    ).bindparams(bindparam("drivers", type_=JSON))
     stamp = _db_time(connection, now)
     connection.execute(
         statement,

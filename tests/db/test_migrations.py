@@ -210,6 +210,49 @@ def test_history_loses_its_customer_index_and_gets_it_back(empty_db_url: str) ->
         engine.dispose()
 
 
+def test_drivers_become_json_text_and_back(empty_db_url: str) -> None:
+    """0008 (PostgreSQL): the current score's drivers go from jsonb to json and back, intact."""
+    engine = make_engine(empty_db_url)
+    drivers = [{"feature": "Contract", "direction": "+", "magnitude": 0.5}]
+    try:
+        migrate.upgrade(engine, "0007")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO customers (id, external_id, name, status, attributes) VALUES "
+                    "(1, 'A-1', 'Ada', 'active', '{}')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO customer_scores (customer_id, risk_score, risk_band, drivers, "
+                    "scored_at) VALUES (1, 81.5, 'critical', :d, '2026-11-20 08:00:00')"
+                ),
+                {"d": json.dumps(drivers)},
+            )
+
+        def stored() -> tuple[object, object]:
+            with engine.connect() as connection:
+                value = connection.execute(text("SELECT drivers FROM customer_scores")).scalar()
+                kind = None
+                if engine.dialect.name == "postgresql":
+                    kind = connection.execute(
+                        text(
+                            "SELECT data_type FROM information_schema.columns WHERE "
+                            "table_name = 'customer_scores' AND column_name = 'drivers'"
+                        )
+                    ).scalar()
+            return (json.loads(value) if isinstance(value, str) else value), kind
+
+        migrate.upgrade(engine)
+        postgres = engine.dialect.name == "postgresql"
+        assert stored() == (drivers, "json" if postgres else None)
+        migrate.downgrade(engine, "0007")
+        assert stored() == (drivers, "jsonb" if postgres else None)
+    finally:
+        engine.dispose()
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
