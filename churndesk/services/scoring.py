@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import JSON, Connection, Engine, Index, bindparam, select, text, update
+from sqlalchemy import Connection, Engine, Index, select, text, update
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from churndesk.db.bulk import insert_rows
@@ -698,7 +698,7 @@ def rescore_customers(
         "risk_score = excluded.risk_score, risk_band = excluded.risk_band, "
         "revenue_at_risk = excluded.revenue_at_risk, drivers = excluded.drivers, "
         "scored_at = excluded.scored_at"
-    ).bindparams(bindparam("drivers", type_=JSON))
+    )
     stamp = _db_time(connection, now)
     connection.execute(
         statement,
@@ -708,7 +708,8 @@ def rescore_customers(
                 "score": score,
                 "band": band,
                 "rar": rar,
-                "drivers": json.loads(drivers),
+                # The text a run writes, so the next run finds nothing changed in it.
+                "drivers": drivers,
                 "now": stamp,
             }
             for cid, _model, score, band, drivers, rar, _now in rows

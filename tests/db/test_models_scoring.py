@@ -380,6 +380,21 @@ def test_an_edited_customer_is_rescored_at_once(engine: Engine) -> None:
     assert _scalar(engine, history) == 1
 
 
+def test_a_run_after_an_edit_leaves_the_rescored_customer_alone(engine: Engine) -> None:
+    """A rescore writes the current score as a run would, drivers included, so the next run
+    with the same model and data finds nothing to rewrite for that customer."""
+    from churndesk.services.customers import update_customer
+
+    scoring.score_all(engine, after_run=lambda e, r: None)
+    scoring.score_all(engine, after_run=lambda e, r: None)  # trends flat
+    customer = int(_scalar(engine, "SELECT MIN(id) FROM customers"))
+    update_customer(engine, customer, {"name": "Renamed"}, expected_version=1)
+    stamp = f"SELECT scored_at FROM customer_scores WHERE customer_id = {customer}"
+    rescored_at = _scalar(engine, stamp)
+    scoring.score_all(engine, after_run=lambda e, r: None)
+    assert _scalar(engine, stamp) == rescored_at
+
+
 def _score_table_schema(engine: Engine) -> dict[str, object]:
     from sqlalchemy import inspect
 
