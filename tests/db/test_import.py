@@ -384,7 +384,7 @@ def test_cancel_at_the_last_moment_restores_rows_and_indexes(
     """Cancelled after the upsert (and SQLite's index rebuild), just before COMMIT."""
     from churndesk.services import importing
 
-    monkeypatch.setattr(importing, "SQLITE_REBUILD_MIN_ROWS", 1)  # take the bulk-load path
+    monkeypatch.setattr(importing, "BULK_LOAD_MIN_ROWS", 1)  # take the bulk-load path
     seed(engine, tmp_path)
     before = snapshot(engine)
     indexes_before = index_names(engine)

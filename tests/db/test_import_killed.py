@@ -24,7 +24,7 @@ from churndesk.db.engine import make_engine
 from churndesk.services import importing
 from churndesk.services.importing import import_customers
 
-importing.SQLITE_REBUILD_MIN_ROWS = 1  # SQLite: die after dropping and rebuilding the indexes
+importing.BULK_LOAD_MIN_ROWS = 1  # die after dropping and rebuilding the indexes
 
 def progress(fraction, message):
     if message.startswith("Committing"):

@@ -1,0 +1,132 @@
+"""Bulk loads: drop a table's secondary indexes, write, and rebuild them by sorting, atomically.
+
+Inserting a row into every index one key at a time, scattered through indexes larger than the
+cache, costs several times more than building the indexes afterwards by sorting. Measured here
+for 1,000,000 new customers: PostgreSQL 69.5 s for the upsert into the 13 secondary indexes
+(three of them trigram GIN) against 19.7 s without them plus 18.9 s to rebuild them; SQLite
+5.6 s per 100k rows against 0.65 s + 0.93 s.
+
+Both databases have transactional DDL, so a rollback, a cancel or a killed process brings the
+indexes back together with the rows. Where they differ is what other connections see meanwhile:
+
+* SQLite: readers keep the snapshot they had, indexes included, until the commit.
+* PostgreSQL: ``DROP INDEX`` holds an ACCESS EXCLUSIVE lock until the commit, so every other
+  desktop's reads of the table wait for the load to finish. Callers only ask for this when the
+  load brings more rows than the table holds (a first import), and it is taken only if other
+  sessions let go of the table within ``wait_ms``, and only by a login allowed to drop the
+  indexes (the table's owner); otherwise the rows are written with the indexes in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
+
+log = logging.getLogger(__name__)
+
+LOCK_NOT_AVAILABLE = "55P03"
+#: PostgreSQL sorts for CREATE INDEX in this much memory (the server default is 64 MB); a GIN
+#: build accumulates its entries in it too.
+PG_BUILD_MEMORY = "256MB"
+
+
+@contextmanager
+def indexes_rebuilt(connection: Connection, table: str, *, wait_ms: int) -> Iterator[bool]:
+    """Drop ``table``'s secondary indexes for the body, then recreate them; yields whether it did.
+
+    Indexes backing a constraint (primary key, unique) stay: the body's ON CONFLICT needs them.
+    Runs in the caller's transaction and commits nothing. ``table`` is a trusted identifier.
+    """
+    if connection.dialect.name == "postgresql":
+        with _postgres(connection, table, wait_ms) as dropped:
+            yield dropped
+    else:
+        with _sqlite(connection, table):
+            yield True
+
+
+@contextmanager
+def _sqlite(connection: Connection, table: str) -> Iterator[None]:
+    indexes = connection.execute(
+        text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :table "
+            "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'"
+        ),
+        {"table": table},
+    ).all()
+    for name, _ in indexes:
+        connection.exec_driver_sql(f'DROP INDEX "{name}"')
+    # Let SQLite sort for CREATE INDEX on more than one core.
+    connection.exec_driver_sql(f"PRAGMA threads = {min(os.cpu_count() or 1, 4)}")
+    try:
+        yield
+        for _, sql in indexes:
+            connection.exec_driver_sql(sql)
+    finally:
+        connection.exec_driver_sql("PRAGMA threads = 0")
+
+
+@contextmanager
+def _postgres(connection: Connection, table: str, wait_ms: int) -> Iterator[bool]:
+    if not _owns(connection, table) or not _lock_exclusively(connection, table, wait_ms):
+        yield False
+        return
+    indexes = connection.execute(
+        text(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = CAST(:table AS regclass) "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) "
+            "ORDER BY c.relname"
+        ),
+        {"table": table},
+    ).all()
+    quote = connection.dialect.identifier_preparer.quote
+    for name, _ in indexes:
+        connection.exec_driver_sql(f"DROP INDEX {quote(name)}")
+    yield True
+    connection.execute(
+        text("SELECT set_config('maintenance_work_mem', :v, true)"), {"v": PG_BUILD_MEMORY}
+    )
+    for _, definition in indexes:
+        connection.exec_driver_sql(definition)
+
+
+def _owns(connection: Connection, table: str) -> bool:
+    """Whether this login may drop the table's indexes: it owns it or belongs to the owner role."""
+    return bool(
+        connection.execute(
+            text(
+                "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class "
+                "WHERE oid = CAST(:table AS regclass)"
+            ),
+            {"table": table},
+        ).scalar()
+    )
+
+
+def _lock_exclusively(connection: Connection, table: str, wait_ms: int) -> bool:
+    """Take ACCESS EXCLUSIVE on ``table``, waiting at most ``wait_ms`` for other sessions.
+
+    Waiting longer would stop every other desktop's reads, which queue behind the request.
+    """
+    savepoint = connection.begin_nested()
+    try:
+        set_timeout = text("SELECT set_config('lock_timeout', :v, true)")
+        before = connection.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
+        connection.execute(set_timeout, {"v": f"{int(wait_ms)}ms"})
+        connection.exec_driver_sql(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        connection.execute(set_timeout, {"v": before})
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        savepoint.rollback()
+        log.info("bulk load with the indexes in place: %s is busy (%s)", table, exc.orig)
+        return False
+    savepoint.commit()  # a released savepoint keeps its locks
+    return True

@@ -1,0 +1,193 @@
+"""Imports that bring mostly new customers rebuild the customer indexes instead of updating them."""
+
+from __future__ import annotations
+
+import csv
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from churndesk.db.engine import make_engine
+from churndesk.services import importing
+from churndesk.services.importing import import_customers
+from tests import pg
+
+HEADER = ["external_id", "name", "email", "plan", "monthly_revenue"]
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Small imports count as bulk; each entry says whether an import rebuilt the indexes."""
+    monkeypatch.setattr(importing, "BULK_LOAD_MIN_ROWS", 100)
+    seen: list[bool] = []
+    real = importing.indexes_rebuilt
+
+    @contextmanager
+    def spy(connection: object, table: str, *, wait_ms: int) -> Iterator[bool]:
+        with real(connection, table, wait_ms=wait_ms) as rebuilt:  # type: ignore[arg-type]
+            seen.append(rebuilt)
+            yield rebuilt
+
+    monkeypatch.setattr(importing, "indexes_rebuilt", spy)
+    return seen
+
+
+def customers_csv(path: Path, ids: range, plan: str = "Basic") -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        for i in ids:
+            writer.writerow([f"c{i}", f"Name {i}", f"n{i}@example.com", plan, f"{i % 90}.50"])
+    return path
+
+
+def index_definitions(engine: Engine) -> dict[str, tuple[int, str]]:
+    """Index name -> (identity, definition); the identity changes when an index is rebuilt."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            rows = connection.exec_driver_sql(
+                "SELECT c.relname, c.oid, pg_get_indexdef(c.oid) FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE i.indrelid = CAST('customers' AS regclass)"
+            ).all()
+        else:
+            rows = connection.exec_driver_sql(
+                "SELECT name, rootpage, sql FROM sqlite_master "
+                "WHERE type = 'index' AND tbl_name = 'customers'"
+            ).all()
+    return {name: (int(identity), str(sql)) for name, identity, sql in rows}
+
+
+def scalar(engine: Engine, sql: str) -> object:
+    with engine.connect() as connection:
+        return connection.execute(text(sql)).scalar()
+
+
+def test_a_first_import_rebuilds_the_indexes_and_keeps_them_identical(
+    engine: Engine, tmp_path: Path, rebuilds: list[bool]
+) -> None:
+    before = index_definitions(engine)
+    result = import_customers(engine, customers_csv(tmp_path / "a.csv", range(300)))
+    assert result.inserted == 300
+    assert rebuilds == [True]
+    after = index_definitions(engine)
+    assert {n: d for n, (_, d) in after.items()} == {n: d for n, (_, d) in before.items()}
+    if engine.dialect.name == "postgresql":
+        # Secondary indexes are new objects; the constraint indexes were never dropped.
+        changed = {n for n in after if after[n][0] != before[n][0]}
+        assert changed == {n for n in after if n.startswith("ix_customers_")}
+        assert len(changed) == 13
+    # The rebuilt indexes hold every row: index-served queries find them.
+    with engine.connect() as connection:
+        found = connection.execute(
+            text("SELECT count(*) FROM customers WHERE email >= 'n' AND plan = 'Basic'")
+        ).scalar()
+    assert found == 300
+
+
+def test_imports_that_bring_few_new_customers_keep_the_indexes(
+    engine: Engine, tmp_path: Path, rebuilds: list[bool]
+) -> None:
+    import_customers(engine, customers_csv(tmp_path / "a.csv", range(300)))
+    assert rebuilds == [True]
+    # The same file again (a daily export that changed little): nothing new to insert.
+    again = import_customers(engine, customers_csv(tmp_path / "b.csv", range(300), "Plus"))
+    assert again.updated == 300
+    # 200 new customers, fewer than the 300 the table holds.
+    more = import_customers(engine, customers_csv(tmp_path / "c.csv", range(100, 500)))
+    assert (more.inserted, more.updated) == (200, 200)
+    assert rebuilds == [True]  # neither import went the bulk way
+    # Under the minimum nothing is even counted.
+    small = import_customers(engine, customers_csv(tmp_path / "d.csv", range(1000, 1050)))
+    assert small.inserted == 50
+    assert rebuilds == [True]
+    assert scalar(engine, "SELECT count(*) FROM customers WHERE plan = 'Plus'") == 100
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_postgres_a_busy_table_is_loaded_with_the_indexes_in_place(
+    engine: Engine, tmp_path: Path, rebuilds: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another desktop reading in a long transaction: waiting for it would stop every other
+    desktop's reads behind the import's lock request, so the import gives up after a moment."""
+    monkeypatch.setattr(importing, "BULK_LOCK_WAIT_MS", 200)
+    before = index_definitions(engine)
+    outcome: list[object] = []
+    with engine.connect() as reader, reader.begin():
+        assert reader.execute(text("SELECT count(*) FROM customers")).scalar() == 0
+        worker = threading.Thread(
+            target=lambda: outcome.append(
+                import_customers(engine, customers_csv(tmp_path / "a.csv", range(300)))
+            )
+        )
+        worker.start()
+        worker.join(timeout=120)  # an import waiting for this reader would never finish
+        finished = not worker.is_alive()
+    worker.join()
+    assert finished, "the import waited for the reader instead of writing in place"
+    assert rebuilds == [False]
+    assert index_definitions(engine) == before  # the very same index objects
+    assert scalar(engine, "SELECT count(*) FROM customers") == 300
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_postgres_a_login_that_does_not_own_the_table_keeps_the_indexes(
+    engine: Engine, tmp_path: Path, rebuilds: list[bool]
+) -> None:
+    """Analysts' logins may write customers but not drop the table's indexes."""
+    role = f"churndesk_analyst_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        connection.exec_driver_sql(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+        connection.exec_driver_sql(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    analyst_url = make_url(engine.url).set(username=role)
+    analyst = make_engine(analyst_url.render_as_string(hide_password=False))
+    try:
+        before = index_definitions(engine)
+        result = import_customers(analyst, customers_csv(tmp_path / "a.csv", range(300)))
+        assert result.inserted == 300
+        assert rebuilds == [False]
+        assert index_definitions(engine) == before
+    finally:
+        analyst.dispose()
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"DROP OWNED BY {role}")
+        with psycopg.connect(pg.admin_url(), autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                (role,),
+            )
+            admin.execute(f"DROP ROLE {role}")
+
+
+def test_a_failure_after_the_rebuild_leaves_rows_and_indexes_as_they_were(
+    engine: Engine, tmp_path: Path, rebuilds: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_customers(engine, customers_csv(tmp_path / "a.csv", range(100)))
+    before = index_definitions(engine)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the disk filled up")
+
+    monkeypatch.setattr(importing.audit, "record", broken)  # after the upsert, before COMMIT
+    with pytest.raises(RuntimeError, match="disk filled"):
+        import_customers(engine, customers_csv(tmp_path / "b.csv", range(100, 400)))
+    assert rebuilds == [True, True]
+    assert index_definitions(engine) == before
+    assert scalar(engine, "SELECT count(*) FROM customers") == 100
