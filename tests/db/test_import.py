@@ -198,6 +198,38 @@ def test_values_are_stored_verbatim(engine: Engine, tmp_path: Path) -> None:
         assert attributes_of(row)["note"] == value
 
 
+def test_a_wide_file_keeps_every_attribute_with_its_type(engine: Engine, tmp_path: Path) -> None:
+    """150 extra columns: more than one SQL function call may take arguments on either database."""
+    kinds = [
+        ("int", ["7", "-12", ""]),
+        ("num", ["1.50", "1e5", "-0.25"]),
+        ("flag", ["TRUE", "false", ""]),
+        ("text", ['say "hi"', "=HYPERLINK(1)", "0012"]),
+        ("blank", ["", "", " "]),
+    ]
+    columns = [f"{name}{j}" for j in range(30) for name, _ in kinds]
+    values = [[v for _ in range(30) for _, sample in kinds for v in [sample[i]]] for i in range(3)]
+    rows = [[f"w{i}", *values[i]] for i in range(3)]
+    path = write_csv(tmp_path / "wide.csv", ["external_id", *columns], rows)
+    result = import_customers(engine, path, today=TODAY)
+    assert result.rejected == 0, result.errors
+    assert result.attribute_types["int29"] == "integer"
+    assert result.attribute_types["num0"] == "number"
+    assert result.attribute_types["flag3"] == "boolean"
+    assert result.attribute_types["text7"] == "text"
+    stored = customers(engine)
+    expected = [
+        {"int": 7, "num": 1.5, "flag": True, "text": 'say "hi"', "blank": None},
+        {"int": -12, "num": 100000.0, "flag": False, "text": "=HYPERLINK(1)", "blank": None},
+        {"int": None, "num": -0.25, "flag": None, "text": "0012", "blank": None},
+    ]
+    for i in range(3):
+        attributes = attributes_of(stored[f"w{i}"])
+        assert attributes == {
+            f"{name}{j}": expected[i][name] for j in range(30) for name, _ in kinds
+        }
+
+
 def test_malformed_rows_are_reported_and_the_rest_imported(engine: Engine, tmp_path: Path) -> None:
     long_value = "x" * 100_000
     header = ["external_id", "name", "email", "signup_date", "monthly_revenue", "status", "memo"]
