@@ -785,39 +785,37 @@ def _write_staging(connection: Connection, columns: Sequence[str], rows: Iterabl
         cursor.close()
 
 
+# How a typed attribute's staged text becomes a JSON value. On SQLite json() keeps a number's
+# text as written (the regex checked it) and json_object quotes text itself: twice as fast as
+# concatenating quoted pieces.
+_ATTRIBUTE_VALUES = {
+    "postgresql": {
+        "integer": "CAST({} AS numeric)",
+        "number": "CAST({} AS numeric)",
+        "boolean": "CAST(lower({}) AS boolean)",
+    },
+    "sqlite": {"integer": "json({})", "number": "json({})", "boolean": "json(lower({}))"},
+}
+
+
 def _attributes_sql(plan: _Plan, dialect: str, params: dict[str, Any]) -> str | None:
     """SQL that builds each staged row's attributes JSON from its typed text columns."""
     if not plan.attributes:
         return None
+    values = _ATTRIBUTE_VALUES[dialect]
+    pairs: list[str] = []
+    for k, attribute in enumerate(plan.attributes):
+        params[f"k{k}"] = attribute.key
+        value = values.get(attribute.type, "{}").format(f"s.{attribute.staged}")
+        key = f"CAST(:k{k} AS text)" if dialect == "postgresql" else f":k{k}"
+        pairs.append(f"{key}, {value}")
     if dialect == "postgresql":
-        pairs: list[str] = []
-        for k, attribute in enumerate(plan.attributes):
-            params[f"k{k}"] = attribute.key
-            column = f"s.{attribute.staged}"
-            value = {
-                "integer": f"CAST({column} AS numeric)",
-                "number": f"CAST({column} AS numeric)",
-                "boolean": f"CAST(lower({column}) AS boolean)",
-            }.get(attribute.type, column)
-            pairs.append(f"CAST(:k{k} AS text), {value}")
         # jsonb_build_object takes at most 100 arguments: build groups of 50 pairs and merge.
         groups = [
             "jsonb_build_object(" + ", ".join(pairs[i : i + 50]) + ")"
             for i in range(0, len(pairs), 50)
         ]
         return " || ".join(groups)
-    pairs = []
-    for k, attribute in enumerate(plan.attributes):
-        params[f"k{k}"] = attribute.key
-        column = f"s.{attribute.staged}"
-        # json() keeps a number's text as written (checked by the regex already); SQLite's
-        # json_object quotes text itself. Twice as fast as concatenating quoted pieces.
-        value = {
-            "integer": f"json({column})",
-            "number": f"json({column})",
-            "boolean": f"json(lower({column}))",
-        }.get(attribute.type, column)
-        pairs.append(f":k{k}, {value}")
     # SQLite caps a function at 127 arguments: objects of 60 pairs, joined as text.
     groups = ["json_object(" + ", ".join(pairs[i : i + 60]) + ")" for i in range(0, len(pairs), 60)]
     if len(groups) == 1:
