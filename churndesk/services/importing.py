@@ -834,13 +834,18 @@ def _changed_sql(fields: list[str], dialect: str, attributes: bool) -> str:
             right = ", ".join(f"EXCLUDED.{f}" for f in updated)
             tests.append(f"ROW({left}) IS DISTINCT FROM ROW({right})")
         if attributes:
-            tests.append(
-                "customers.attributes IS DISTINCT FROM customers.attributes || EXCLUDED.attributes"
-            )
+            # The file's attributes are scalars, so the merge changes nothing exactly when the
+            # stored document already contains them; cheaper than merging and comparing.
+            tests.append("NOT (customers.attributes @> EXCLUDED.attributes)")
     else:
         tests.extend(f"customers.{f} IS NOT excluded.{f}" for f in updated)
         if attributes:
-            tests.append("churndesk_json_differs(customers.attributes, excluded.attributes)")
+            # Equal text is the common case (a re-import of unchanged rows builds the same
+            # json_object text); only other rows pay for the merge in Python.
+            tests.append(
+                "(customers.attributes IS NOT excluded.attributes "
+                "AND churndesk_json_differs(customers.attributes, excluded.attributes))"
+            )
     return " OR ".join(tests) if tests else "false"
 
 

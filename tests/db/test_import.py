@@ -161,6 +161,34 @@ def test_update_bumps_version_and_keeps_unmapped_fields(engine: Engine, tmp_path
     assert after["s3"]["name"] == ""
 
 
+def test_only_rows_whose_attributes_change_are_updated(engine: Engine, tmp_path: Path) -> None:
+    """The change test behind re-imports: a stored document that already holds the file's
+    values (extra keys, numbers written differently) is left alone; any other is updated."""
+    header = ["external_id", "tier", "score", "vip"]
+    first = [["a1", "gold", "1.50", "true"], ["a2", "silver", "2", "false"]]
+    first += [["a3", "bronze", "3", ""], ["a4", "gold", "4", "true"]]
+    import_customers(engine, write_csv(tmp_path / "1.csv", header, first), today=TODAY)
+    # An extra key from another file, and a stored text re-written by a merge (1.50 -> 1.5).
+    extra = write_csv(tmp_path / "2.csv", ["external_id", "region", "score"], [["a1", "n", "1.5"]])
+    assert import_customers(engine, extra, today=TODAY).updated == 1
+    before = customers(engine)
+    again = import_customers(engine, write_csv(tmp_path / "3.csv", header, first), today=TODAY)
+    assert (again.updated, again.unchanged) == (0, 4)
+    changed = [["a1", "gold", "1.50", "true"], ["a2", "silver", "2", "true"]]
+    changed += [["a3", "bronze", "3", "false"], ["a4", "gold", "4.5", "true"]]
+    result = import_customers(engine, write_csv(tmp_path / "4.csv", header, changed), today=TODAY)
+    assert (result.updated, result.unchanged) == (3, 1)
+    after = customers(engine)
+    assert after["a1"]["version"] == before["a1"]["version"]
+    assert attributes_of(after["a1"]) == {"tier": "gold", "score": 1.5, "vip": True, "region": "n"}
+    assert attributes_of(after["a2"])["vip"] is True
+    assert attributes_of(after["a3"])["vip"] is False  # was null
+    assert attributes_of(after["a4"])["score"] == 4.5
+    assert [after[k]["version"] for k in ("a2", "a3", "a4")] == [
+        before[k]["version"] + 1 for k in ("a2", "a3", "a4")
+    ]
+
+
 def test_status_change_through_import(engine: Engine, tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "a.csv",
