@@ -36,6 +36,10 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'churndesk_test') THEN
     CREATE ROLE churndesk_test LOGIN CREATEDB;
   END IF;
+  -- A login that may write the tables but does not own them, as analysts' logins are.
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'churndesk_analyst') THEN
+    CREATE ROLE churndesk_analyst LOGIN;
+  END IF;
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'churndesk_pwtest') THEN
     CREATE ROLE churndesk_pwtest LOGIN PASSWORD 'right-password';
   END IF;

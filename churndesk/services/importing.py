@@ -849,7 +849,9 @@ def _changed_sql(fields: list[str], dialect: str, attributes: bool) -> str:
     return " OR ".join(tests) if tests else "false"
 
 
-def _upsert(connection: Connection, plan: _Plan, staged: int) -> tuple[int, int]:
+def _upsert(
+    connection: Connection, plan: _Plan, staged: int, report: ProgressFn
+) -> tuple[int, int]:
     """Move the staged rows into customers; returns (inserted, updated)."""
     dialect = connection.dialect.name
     params: dict[str, Any] = {}
@@ -895,7 +897,7 @@ def _upsert(connection: Connection, plan: _Plan, staged: int) -> tuple[int, int]
         f"ON CONFLICT (external_id) DO UPDATE SET {', '.join(sets)} WHERE {changed}"
     )
     if dialect == "postgresql":
-        with _maybe_bulk(connection, staged):
+        with _maybe_bulk(connection, staged, report):
             row = connection.execute(
                 text(
                     f"WITH up AS ({insert} RETURNING (xmax = 0) AS inserted) "
@@ -910,7 +912,7 @@ def _upsert(connection: Connection, plan: _Plan, staged: int) -> tuple[int, int]
     # meanwhile should not wait behind a file being read.
     take_write_lock(connection)
     before = _count(connection)
-    with _maybe_bulk(connection, staged, before):
+    with _maybe_bulk(connection, staged, report, before):
         result = connection.execute(text(insert), params)
         written = int(result.rowcount)
     after = _count(connection)
@@ -924,7 +926,9 @@ def _count(connection: Connection) -> int:
 
 
 @contextmanager
-def _maybe_bulk(connection: Connection, staged: int, before: int | None = None) -> Iterator[None]:
+def _maybe_bulk(
+    connection: Connection, staged: int, report: ProgressFn, before: int | None = None
+) -> Iterator[None]:
     """Write with the customer indexes dropped and rebuilt when the import is mostly new rows.
 
     Only when it brings at least ``BULK_LOAD_MIN_ROWS`` new customers and at least as many as
@@ -944,6 +948,8 @@ def _maybe_bulk(connection: Connection, staged: int, before: int | None = None) 
     with indexes_rebuilt(connection, "customers", wait_ms=BULK_LOCK_WAIT_MS) as rebuilt:
         log.info("import: customer indexes %s", "rebuilt" if rebuilt else "kept (table busy)")
         yield
+        if rebuilt:
+            report(0.95, "Rebuilding the customer indexes")
 
 
 def _new_rows(connection: Connection) -> int:
@@ -1177,7 +1183,7 @@ def _run(
                 )
             report(0.91, f"Saving {staged:,} customers")
             who = _actor(connection, actor)
-            inserted, updated = _upsert(connection, plan, staged)
+            inserted, updated = _upsert(connection, plan, staged, report)
             check_cancel(cancel)
             outcome = result(inserted, updated, committed=True)
             audit.record(
