@@ -6,6 +6,10 @@ Generates the CSV with ``synthetic.write_csv`` (fixed seed) in a temporary folde
 customer table (a SQLite file is recreated), imports it with ``import_customers`` and then, on
 the same file, times the naive alternative: ``pandas.read_csv`` + ``DataFrame.to_sql`` into a
 scratch table. The last line printed is JSON with the figures.
+
+Phases are split at the import's "Saving" and "Committing" progress messages. On PostgreSQL
+chunks are upserted while the next ones are read, so there "read+validate+stage" includes most
+of the upsert, and "upsert" is the wait for the last chunk plus any index rebuild.
 """
 
 from __future__ import annotations

@@ -117,6 +117,10 @@ def _on_commit(connection: Connection) -> None:
 
 
 def _on_rollback(connection: Connection) -> None:
+    if connection.invalidated:
+        # The server connection was lost; asking for its info would raise, and the changes
+        # pending on it are stale at worst (a needless refresh).
+        return
     connection.info.pop(_PENDING, None)
 
 
