@@ -45,6 +45,8 @@ def test_telco_file_imports_end_to_end(qtbot, database, jobs, telco_csv: Path) -
     wizard.next()
     qtbot.waitUntil(lambda: wizard.currentPage() is wizard.result_page, timeout=60_000)
     assert "7,043 new" in wizard.result_page.summary.text()
+    assert "No row had a problem." in wizard.result_page.summary.text()
+    assert wizard.result_page.errors.isHidden() and wizard.result_page.save_button.isHidden()
     assert _count(database) == (7043, 1869)
 
 
@@ -86,6 +88,7 @@ def test_bad_rows_are_listed_and_the_report_can_be_saved(qtbot, database, jobs, 
     page = wizard.result_page
     assert "2 rejected" in page.summary.text()
     assert page.errors.rowCount() == 2
+    assert not page.errors.isHidden() and page.save_button.isEnabled()
     columns = {page.errors.item(r, 1).text() for r in range(2)}
     assert columns == {"monthly_revenue", "email"}
     target = tmp_path / "saved-errors.csv"

@@ -270,8 +270,9 @@ class ResultPage(QWizardPage):
         self.save_button.clicked.connect(self._on_save_clicked)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
-        layout.addWidget(self.errors)
+        layout.addWidget(self.errors, 1)
         layout.addWidget(self.save_button, alignment=Qt.AlignmentFlag.AlignLeft)
+        layout.addStretch()  # keeps the summary at the top when there is no table
 
     def initializePage(self) -> None:
         result = self._wizard.result
@@ -287,11 +288,19 @@ class ResultPage(QWizardPage):
             text += f" The first {len(result.errors):,} of {result.error_count:,} problems:"
         elif result.error_count:
             text += " Problems:"
+        else:
+            text += " No row had a problem."
         self.summary.setText(text)
+        # An empty problem table and a disabled report button would only raise questions.
+        self.errors.setHidden(result.error_count == 0)
+        self.save_button.setHidden(result.error_count == 0)
         self.errors.setRowCount(len(result.errors))
         for r, error in enumerate(result.errors):
             for c, value in enumerate((str(error.row), error.column, error.value, error.reason)):
                 self.errors.setItem(r, c, _item(value))
+        # Row and column names are short; values may be anything, so they keep their width.
+        self.errors.resizeColumnToContents(0)
+        self.errors.resizeColumnToContents(1)
         self.save_button.setEnabled(result.errors_path is not None and result.error_count > 0)
 
     @Slot()
