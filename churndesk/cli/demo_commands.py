@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from churndesk.cli.context import CommandContext
+from churndesk.cli.terminal import terminal_progress
 from churndesk.config import DATABASE_URL_ENV, demo_database_path, sqlite_url
 from churndesk.errors import ChurndeskError
-from churndesk.progress import ProgressFn
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -43,20 +42,19 @@ def demo_command(ctx: CommandContext) -> int:
     from churndesk.services import demo
 
     args = ctx.args
-    progress = None if ctx.json else _terminal_progress()
     if args.csv is not None:
-        rows = demo.write_demo_csv(args.csv, args.customers, args.seed, progress=progress)
-        _end_progress(progress)
+        with terminal_progress(ctx) as progress:
+            rows = demo.write_demo_csv(args.csv, args.customers, args.seed, progress=progress)
         ctx.emit(
             {"csv": str(args.csv), "customers": rows}, f"Wrote {rows:,} customers to {args.csv}"
         )
         return 0
     explicit = getattr(args, "database", None) or os.environ.get(DATABASE_URL_ENV)
     url = explicit or _fresh_demo_file()
-    result = demo.create_demo_database(
-        url, args.customers, args.seed, score=not args.no_model, progress=progress
-    )
-    _end_progress(progress)
+    with terminal_progress(ctx) as progress:
+        result = demo.create_demo_database(
+            url, args.customers, args.seed, score=not args.no_model, progress=progress
+        )
     ctx.emit(
         {"database": result.database, "customers": result.customers, "churned": result.churned},
         f"Demo database {result.database}: {result.customers:,} customers "
@@ -79,19 +77,3 @@ def _fresh_demo_file() -> str:
     except OSError as exc:
         raise ChurndeskError(f"Cannot create the demo database at {path}: {exc.strerror}.") from exc
     return sqlite_url(path)
-
-
-def _terminal_progress() -> ProgressFn | None:
-    if not sys.stderr.isatty():
-        return None
-
-    def report(fraction: float, text: str) -> None:
-        sys.stderr.write(f"\r{text}: {fraction:4.0%}")
-        sys.stderr.flush()
-
-    return report
-
-
-def _end_progress(progress: ProgressFn | None) -> None:
-    if progress is not None:
-        sys.stderr.write("\n")

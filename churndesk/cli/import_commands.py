@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from churndesk.cli.context import CommandContext
-from churndesk.progress import ProgressFn
+from churndesk.cli.terminal import terminal_progress
 
 #: Row errors printed to the terminal when there is no --errors-out file.
 SHOWN_ERRORS = 10
@@ -64,27 +63,24 @@ def import_customers_command(ctx: CommandContext) -> int:
     mapping = importing.parse_mapping(args.map)
     delimiter = _delimiter(args.delimiter)
     database = ctx.database()
-    progress = None if ctx.json else _terminal_progress()
     try:
-        result = importing.import_customers(
-            database.engine,
-            args.file,
-            mapping=mapping,
-            churn_values=args.churn_value,
-            all_or_nothing=args.all_or_nothing,
-            errors_out=args.errors_out,
-            delimiter=delimiter,
-            progress=progress,
-        )
+        with terminal_progress(ctx) as progress:
+            result = importing.import_customers(
+                database.engine,
+                args.file,
+                mapping=mapping,
+                churn_values=args.churn_value,
+                all_or_nothing=args.all_or_nothing,
+                errors_out=args.errors_out,
+                delimiter=delimiter,
+                progress=progress,
+            )
     except importing.ImportRejected as exc:
-        _end_progress(progress)
         if ctx.json:
             ctx.emit(_json(exc.result), "")
         else:
             _print_errors(ctx, exc.result, stream=ctx.stderr)
         raise
-    finally:
-        _end_progress(progress)
     r = result
     human = (
         f"Imported {args.file} ({r.format.description}) into {database.display_name}: "
@@ -130,20 +126,3 @@ def _delimiter(text: str | None) -> str | None:
 
         raise ValidationError(f"The delimiter must be one character, not '{text}'.")
     return value
-
-
-def _terminal_progress() -> ProgressFn | None:
-    if not sys.stderr.isatty():
-        return None
-
-    def report(fraction: float, text: str) -> None:
-        sys.stderr.write(f"\r\x1b[K{fraction:4.0%} {text}")
-        sys.stderr.flush()
-
-    return report
-
-
-def _end_progress(progress: ProgressFn | None) -> None:
-    if progress is not None:
-        sys.stderr.write("\r\x1b[K")
-        sys.stderr.flush()

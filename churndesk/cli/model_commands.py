@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import sys
 
 from churndesk.cli.context import CommandContext
-from churndesk.progress import ProgressFn
+from churndesk.cli.terminal import terminal_progress
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -52,22 +51,6 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     runs_show.set_defaults(handler=runs_show_command)
 
 
-def _progress(ctx: CommandContext) -> ProgressFn | None:
-    if ctx.json or not sys.stderr.isatty():
-        return None
-
-    def report(fraction: float, text: str) -> None:
-        sys.stderr.write(f"\r{text[:60]:<60} {fraction:4.0%}")
-        sys.stderr.flush()
-
-    return report
-
-
-def _done(progress: ProgressFn | None) -> None:
-    if progress is not None:
-        sys.stderr.write("\n")
-
-
 def _metric(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
@@ -77,20 +60,19 @@ def train_command(ctx: CommandContext) -> int:
 
     args = ctx.args
     database = ctx.database()
-    progress = _progress(ctx)
-    summary = train_model(
-        database.engine,
-        {
-            "algorithm": args.algorithm,
-            "calibrate": args.calibrate,
-            "folds": args.folds,
-            "random_state": args.seed,
-        },
-        actor=getpass.getuser(),
-        promote=args.promote,
-        progress=progress,
-    )
-    _done(progress)
+    with terminal_progress(ctx) as progress:
+        summary = train_model(
+            database.engine,
+            {
+                "algorithm": args.algorithm,
+                "calibrate": args.calibrate,
+                "folds": args.folds,
+                "random_state": args.seed,
+            },
+            actor=getpass.getuser(),
+            promote=args.promote,
+            progress=progress,
+        )
     detail = get_model(database.engine, summary.version)
     candidates = detail.metrics.get("candidates", [])
     lines = [
@@ -192,14 +174,13 @@ def models_compare(ctx: CommandContext) -> int:
 def score_command(ctx: CommandContext) -> int:
     from churndesk.services.scoring import score_all
 
-    progress = _progress(ctx)
-    run = score_all(
-        ctx.database().engine,
-        model_version=ctx.args.model,
-        actor=getpass.getuser(),
-        progress=progress,
-    )
-    _done(progress)
+    with terminal_progress(ctx) as progress:
+        run = score_all(
+            ctx.database().engine,
+            model_version=ctx.args.model,
+            actor=getpass.getuser(),
+            progress=progress,
+        )
     bands = ", ".join(f"{k} {v:,}" for k, v in sorted(run.band_counts.items()))
     psi = "" if run.psi is None else f"; drift (PSI) {run.psi:.3f}"
     ctx.emit(
