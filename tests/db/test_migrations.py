@@ -253,6 +253,72 @@ def test_drivers_become_json_text_and_back(empty_db_url: str) -> None:
         engine.dispose()
 
 
+def test_filter_indexes_carry_the_other_filters_and_back(empty_db_url: str) -> None:
+    """0009 (PostgreSQL): a count over any mix of segment, plan, status and owner reads one
+    index alone; the downgrade restores the plain (column, id) indexes."""
+    engine = make_engine(empty_db_url)
+
+    def definitions() -> dict[str, str]:
+        with engine.connect() as connection:
+            if engine.dialect.name != "postgresql":
+                rows = connection.exec_driver_sql(
+                    "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'customers' "
+                    "AND name LIKE 'ix_customers_%_id'"
+                ).all()
+            else:
+                rows = connection.execute(
+                    text(
+                        "SELECT indexname, indexdef FROM pg_indexes "
+                        "WHERE tablename = 'customers' AND indexname LIKE 'ix_customers_%_id'"
+                    )
+                ).all()
+        return {name: sql for name, sql in rows}
+
+    try:
+        migrate.upgrade(engine, "0008")
+        before = definitions()
+        migrate.upgrade(engine)
+        after = definitions()
+        if engine.dialect.name == "postgresql":
+            assert after["ix_customers_segment_id"].endswith(
+                "(segment, id) INCLUDE (plan, status, owner)"
+            )
+            assert after["ix_customers_status_id"].endswith(
+                "(status, id) INCLUDE (segment, plan, owner)"
+            )
+            assert after["ix_customers_country_id"] == before["ix_customers_country_id"]
+            with engine.begin() as connection:
+                connection.exec_driver_sql(
+                    "INSERT INTO customers (external_id, name, status, segment, plan, owner, "
+                    "attributes) SELECT 'c' || i, 'N', CASE WHEN mod(i, 3) = 0 THEN 'churned' "
+                    "ELSE 'active' END, 'S' || mod(i, 4), 'P' || mod(i, 5), 'o' || mod(i, 6), "
+                    "'{}' "
+                    "FROM generate_series(1, 2000) AS i"
+                )
+            with engine.connect() as connection:
+                autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+                autocommit.exec_driver_sql("VACUUM (ANALYZE) customers")
+                # Forbid the other ways, to see that this one exists for the combination.
+                connection.exec_driver_sql("SET enable_seqscan = off")
+                connection.exec_driver_sql("SET enable_bitmapscan = off")
+                plan = "\n".join(
+                    connection.execute(
+                        text(
+                            "EXPLAIN (ANALYZE, COSTS OFF) SELECT count(*) FROM customers "
+                            "WHERE plan = 'P2' AND status = 'active' AND owner = 'o1'"
+                        )
+                    ).scalars()
+                )
+            assert "Index Only Scan using ix_customers_" in plan
+            assert "Heap Fetches: 0" in plan
+        else:
+            assert after == before
+        migrate.downgrade(engine, "0008")
+        assert definitions() == before
+    finally:
+        engine.dispose()
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
