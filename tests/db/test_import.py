@@ -31,6 +31,8 @@ AWKWARD = [
     "Line one\nline two\r\nline three",
     "+SUM(A1:A9)",
     "  padded  ",
+    "Back\\slash, tab\there, C:\\new\\table",
+    "\\N",  # how COPY's text format spells NULL: must stay text
 ]
 
 
