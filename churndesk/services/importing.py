@@ -1043,12 +1043,7 @@ class _ChunkSaver:
     def save(self, rows: Iterable[Any], first_row: int, last_row: int, estimate: int) -> None:
         """Queue a chunk's valid rows (file rows ``first_row``..``last_row``); ``estimate`` is
         the number of rows the file is expected to hold."""
-        for attribute in self.plan.attributes:
-            kind = _VALUE_CLASS[attribute.type]
-            if kind is None:
-                continue
-            if self.classes.setdefault(attribute.key, kind) != kind:
-                raise _TypesChanged(attribute.key)
+        self._check_types()
         data = _csv_text(rows)
         params: dict[str, Any] = {"lo": first_row, "hi": last_row}
         sql = _upsert_sql(self.plan, "postgresql", params, "s.row_no BETWEEN :lo AND :hi")
@@ -1073,8 +1068,19 @@ class _ChunkSaver:
             )
         return _upsert_counted(connection, sql, params)
 
+    def _check_types(self) -> None:
+        """Raise _TypesChanged if a column's type now differs from the one chunks were saved
+        with (the types so far cover every row read, rejected rows included)."""
+        for attribute in self.plan.attributes:
+            kind = _VALUE_CLASS[attribute.type]
+            if kind is None:
+                continue
+            if self.classes.setdefault(attribute.key, kind) != kind:
+                raise _TypesChanged(attribute.key)
+
     def finish(self) -> tuple[int, int]:
         """Wait for every chunk and rebuild indexes the load dropped; (inserted, updated)."""
+        self._check_types()  # the last chunks may have had no valid row to save
         results = self.pipeline.finish()
         self.bulk.close()
         return sum(r[0] for r in results), sum(r[1] for r in results)

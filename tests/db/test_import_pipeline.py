@@ -101,3 +101,16 @@ def test_a_column_that_turns_to_text_is_imported_exactly(engine: Engine, tmp_pat
         assert again == ["Reading new.csv again: column zip holds text"]
     else:
         assert again == []
+
+
+def test_a_type_changed_by_rejected_rows_alone_is_caught_too(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The last chunk's rows are all rejected (ids seen before), so nothing of it is saved,
+    yet its postcodes make 'zip' a text column: the saved chunks must not keep numbers."""
+    rows = [[f"c{i}", f"Name {i}", str(10000 + i), "true"] for i in range(200)]
+    rows += [[f"c{i}", "Again", "SW1A 1AA", "true"] for i in range(50)]
+    result = import_customers(engine, write(tmp_path / "dup.csv", rows), chunk_size=100)
+    assert result.attribute_types["zip"] == "text"
+    assert (result.inserted, result.rejected) == (200, 50)
+    assert attributes(stored(engine)["c7"]) == {"zip": "10007", "vip": True}
