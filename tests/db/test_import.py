@@ -444,9 +444,9 @@ def test_cancel_at_the_last_moment_restores_rows_and_indexes(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Cancelled after the upsert (and SQLite's index rebuild), just before COMMIT."""
-    from churndesk.services import importing
+    from churndesk.services import import_writes
 
-    monkeypatch.setattr(importing, "BULK_LOAD_MIN_ROWS", 1)  # take the bulk-load path
+    monkeypatch.setattr(import_writes, "BULK_LOAD_MIN_ROWS", 1)  # take the bulk-load path
     seed(engine, tmp_path)
     before = snapshot(engine)
     indexes_before = index_names(engine)

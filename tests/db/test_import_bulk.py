@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from churndesk.db.engine import make_engine
-from churndesk.services import importing
+from churndesk.services import import_writes, importing
 from churndesk.services.importing import import_customers
 
 #: A login without ownership of the tables (made by .ci/pg-setup.sh).
@@ -31,9 +31,9 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Small imports count as bulk; each entry says whether an import rebuilt the indexes."""
-    monkeypatch.setattr(importing, "BULK_LOAD_MIN_ROWS", 100)
+    monkeypatch.setattr(import_writes, "BULK_LOAD_MIN_ROWS", 100)
     seen: list[bool] = []
-    real = importing.indexes_rebuilt
+    real = import_writes.indexes_rebuilt
 
     @contextmanager
     def spy(connection: object, table: str, *, wait_ms: int) -> Iterator[bool]:
@@ -41,7 +41,7 @@ def rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
             seen.append(rebuilt)
             yield rebuilt
 
-    monkeypatch.setattr(importing, "indexes_rebuilt", spy)
+    monkeypatch.setattr(import_writes, "indexes_rebuilt", spy)
     return seen
 
 
@@ -138,7 +138,7 @@ def test_postgres_a_busy_table_is_loaded_with_the_indexes_in_place(
 ) -> None:
     """Another desktop reading in a long transaction: waiting for it would stop every other
     desktop's reads behind the import's lock request, so the import gives up after a moment."""
-    monkeypatch.setattr(importing, "BULK_LOCK_WAIT_MS", 200)
+    monkeypatch.setattr(import_writes, "BULK_LOCK_WAIT_MS", 200)
     before = index_definitions(engine)
     outcome: list[object] = []
     with engine.connect() as reader, reader.begin():

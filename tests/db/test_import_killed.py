@@ -21,10 +21,10 @@ from tests.conftest import REPO
 CHILD = """
 import sys
 from churndesk.db.engine import make_engine
-from churndesk.services import importing
+from churndesk.services import import_writes
 from churndesk.services.importing import import_customers
 
-importing.BULK_LOAD_MIN_ROWS = 1  # die after dropping and rebuilding the indexes
+import_writes.BULK_LOAD_MIN_ROWS = 1  # die after dropping and rebuilding the indexes
 
 def progress(fraction, message):
     if message.startswith("Committing"):

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 
 from churndesk.db.engine import make_engine
 from churndesk.db.models import Customer
-from churndesk.services import importing
+from churndesk.services import import_writes
 from churndesk.services.importing import import_customers
 
 
@@ -48,13 +48,13 @@ def test_chunks_are_saved_on_a_worker_thread_with_exact_counts(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     saved_on: list[str] = []
-    real = importing._upsert_counted
+    real = import_writes._upsert_counted
 
     def spy(*args: Any) -> tuple[int, int]:
         saved_on.append(threading.current_thread().name)
         return real(*args)
 
-    monkeypatch.setattr(importing, "_upsert_counted", spy)
+    monkeypatch.setattr(import_writes, "_upsert_counted", spy)
     first = [[f"c{i}", f"Name {i}", str(10000 + i), "true"] for i in range(250)]
     import_customers(engine, write(tmp_path / "a.csv", first), chunk_size=100)
     # Rows 0-99 unchanged, 100-199 renamed, 200-249 unchanged, 250-349 new.

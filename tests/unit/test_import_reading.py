@@ -17,8 +17,8 @@ from churndesk.services.customer_fields import (
     parse_timestamp,
     status_reader,
 )
+from churndesk.services.import_plan import AttributeColumn
 from churndesk.services.importing import (
-    _AttributeColumn,
     automatic_mapping,
     parse_mapping,
     preview_import,
@@ -166,7 +166,7 @@ def test_preview_reports_mapping_problems(tmp_path: Path) -> None:
 
 
 def column_type(*chunks: set[str]) -> str:
-    column = _AttributeColumn(key="x", index=0, staged="a0")
+    column = AttributeColumn(key="x", index=0, staged="a0")
     for values in chunks:
         column.observe(values)
     return column.type
