@@ -27,9 +27,10 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
+from churndesk.db.locks import lock_table, owns_table, timed_out
+
 log = logging.getLogger(__name__)
 
-LOCK_NOT_AVAILABLE = "55P03"
 #: PostgreSQL sorts for CREATE INDEX in this much memory (the server default is 64 MB); a GIN
 #: build accumulates its entries in it too.
 PG_BUILD_MEMORY = "256MB"
@@ -73,7 +74,7 @@ def _sqlite(connection: Connection, table: str) -> Iterator[None]:
 
 @contextmanager
 def _postgres(connection: Connection, table: str, wait_ms: int) -> Iterator[bool]:
-    if not _owns(connection, table) or not _lock_exclusively(connection, table, wait_ms):
+    if not owns_table(connection, table) or not _lock_exclusively(connection, table, wait_ms):
         yield False
         return
     indexes = connection.execute(
@@ -97,33 +98,13 @@ def _postgres(connection: Connection, table: str, wait_ms: int) -> Iterator[bool
         connection.exec_driver_sql(definition)
 
 
-def _owns(connection: Connection, table: str) -> bool:
-    """Whether this login may drop the table's indexes: it owns it or belongs to the owner role."""
-    return bool(
-        connection.execute(
-            text(
-                "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class "
-                "WHERE oid = CAST(:table AS regclass)"
-            ),
-            {"table": table},
-        ).scalar()
-    )
-
-
 def _lock_exclusively(connection: Connection, table: str, wait_ms: int) -> bool:
-    """Take ACCESS EXCLUSIVE on ``table``, waiting at most ``wait_ms`` for other sessions.
-
-    Waiting longer would stop every other desktop's reads, which queue behind the request.
-    """
+    """Take ACCESS EXCLUSIVE on ``table`` unless other sessions hold it past ``wait_ms``."""
     savepoint = connection.begin_nested()
     try:
-        set_timeout = text("SELECT set_config('lock_timeout', :v, true)")
-        before = connection.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
-        connection.execute(set_timeout, {"v": f"{int(wait_ms)}ms"})
-        connection.exec_driver_sql(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-        connection.execute(set_timeout, {"v": before})
+        lock_table(connection, table, "ACCESS EXCLUSIVE", wait_ms)
     except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+        if not timed_out(exc):
             raise
         savepoint.rollback()
         log.info("bulk load with the indexes in place: %s is busy (%s)", table, exc.orig)

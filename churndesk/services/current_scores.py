@@ -32,12 +32,13 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
+from churndesk.db.locks import lock_table, owns_table, timed_out
+
 log = logging.getLogger(__name__)
 
 TABLE = "customer_scores"
 # How long the swap waits for readers still in the old table before writing in place instead.
 SWAP_WAIT_MS = 3000
-LOCK_NOT_AVAILABLE = "55P03"
 NEXT = "customer_scores_next"
 COLUMNS = (
     "customer_id",
@@ -108,15 +109,7 @@ def _on_next(definition: str, name: str) -> str:
 
 def can_replace(connection: Connection) -> bool:
     """Whether this login may drop the table: it owns it, or belongs to the role that does."""
-    return bool(
-        connection.execute(
-            text(
-                "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class "
-                "WHERE oid = CAST(:table AS regclass)"
-            ),
-            {"table": TABLE},
-        ).scalar()
-    )
+    return owns_table(connection, TABLE)
 
 
 def _same_owner_and_grants(connection: Connection) -> None:
@@ -153,7 +146,7 @@ def replace(connection: Connection, now: Any) -> bool:
     try:
         _build_and_swap(connection, now)
     except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+        if not timed_out(exc):
             raise
         savepoint.rollback()  # the locks taken since are released with it
         log.info("current scores rewritten in place: the table was busy (%s)", exc.orig)
@@ -179,11 +172,7 @@ def _build_and_swap(connection: Connection, now: Any) -> None:
     for name, definition in foreign_keys:
         execute(f"ALTER TABLE {NEXT} ADD CONSTRAINT {name} {definition}")
     # Readers queue behind this lock request until COMMIT: wait for the current ones only briefly.
-    set_timeout = text("SELECT set_config('lock_timeout', :v, true)")
-    before = connection.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
-    connection.execute(set_timeout, {"v": f"{int(SWAP_WAIT_MS)}ms"})
-    execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
-    connection.execute(set_timeout, {"v": before})
+    lock_table(connection, TABLE, "ACCESS EXCLUSIVE", SWAP_WAIT_MS)
     execute(f"DROP TABLE {TABLE}")
     execute(f"ALTER TABLE {NEXT} RENAME TO {TABLE}")
     for name, _definition, primary in indexes:
