@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from churndesk.config import sqlite_url
 from churndesk.db import migrate
@@ -65,3 +66,11 @@ def empty_db_url(backend: str, tmp_path: Path) -> Iterator[str]:
     else:
         with pg.scratch_database() as name:
             yield pg.sqlalchemy_url(pg.database_dsn(name))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on this test's database (files that need another kind define their own)."""
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from churndesk.db.engine import make_engine, session_factory
+from churndesk.db.engine import session_factory
 from churndesk.db.models import AuditEntry, CustomerScore
 from churndesk.errors import NotFoundError, StaleEditError, ValidationError
 from churndesk.services import changes
@@ -24,13 +23,6 @@ from churndesk.services.customers import (
 )
 
 TODAY = dt.date(2026, 11, 1)
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def new(engine: Engine, **values: object) -> CustomerRecord:

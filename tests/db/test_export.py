@@ -8,11 +8,9 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
@@ -28,13 +26,6 @@ from churndesk.services.exporting import export_customers
 from churndesk.services.importing import import_customers
 
 TODAY = dt.date.today()
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def records(engine: Engine) -> dict[str, dict[str, Any]]:

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, inspect, text
 
-from churndesk.db.engine import make_engine
 from churndesk.services import history
 from churndesk.services.customer_views import customer_detail
 from churndesk.services.customers import CustomerRecord, create_customer, delete_customer
 
 TODAY = dt.date(2026, 11, 1)
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def customer(engine: Engine, external_id: str) -> CustomerRecord:

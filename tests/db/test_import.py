@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +33,6 @@ AWKWARD = [
     "Back\\slash, tab\there, C:\\new\\table",
     "\\N",  # how COPY's text format spells NULL: must stay text
 ]
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[Any]], **fmt: Any) -> Path:

@@ -22,13 +22,6 @@ HEADER = ["external_id", "name", "email", "plan", "monthly_revenue"]
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Small imports count as bulk; each entry says whether an import rebuilt the indexes."""
     monkeypatch.setattr(import_writes, "BULK_LOAD_MIN_ROWS", 100)

@@ -5,24 +5,15 @@ from __future__ import annotations
 import csv
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 
-from churndesk.db.engine import make_engine
 from churndesk.db.models import Customer
 from churndesk.services import import_writes
 from churndesk.services.importing import import_customers
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def write(path: Path, rows: list[list[str]]) -> Path:

@@ -32,13 +32,6 @@ FAIL_FAST_WINDOW_S = 0.5
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def holder(engine: Engine) -> Iterator[sqlite3.Connection]:
     """A second connection to the same file, as another desktop or job would have."""
     database = engine.url.database
