@@ -183,6 +183,36 @@ def test_only_rows_whose_attributes_change_are_updated(engine: Engine, tmp_path:
     ]
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_postgres_a_reimport_does_not_wait_for_customers_it_leaves_alone(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Another desktop in the middle of editing a customer the file does not change: the
+    re-import neither waits for that edit nor locks the rows it leaves as they are."""
+    rows = [[f"c{i}", f"Name {i}", f"{i}.25", "gold"] for i in range(300)]
+    path = write_csv(tmp_path / "c.csv", ["external_id", "name", "monthly_revenue", "tier"], rows)
+    # An import that waits for a row lock fails after a second instead of hanging the test.
+    engine = make_engine(db_url, connect_args={"options": "-c lock_timeout=1000"})
+    try:
+        import_customers(engine, path, today=TODAY)
+        with engine.connect() as editor, editor.begin():
+            editor.exec_driver_sql(
+                "UPDATE customers SET name = 'Being edited' WHERE external_id = 'c7'"
+            )
+            again = import_customers(engine, path, today=TODAY)
+        assert (again.inserted, again.updated, again.unchanged) == (0, 0, 300)
+        with engine.connect() as connection:
+            # A row lock leaves the locker's id in xmax of the row it locked.
+            locked = connection.exec_driver_sql(
+                "SELECT count(*) FROM customers WHERE external_id <> 'c7' AND xmax <> '0'"
+            ).scalar()
+        assert locked == 0
+        assert customers(engine)["c7"]["name"] == "Being edited"  # the edit, not the file
+    finally:
+        engine.dispose()
+
+
 def test_status_change_through_import(engine: Engine, tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "a.csv",
