@@ -7,7 +7,9 @@ import csv
 import io
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
@@ -188,38 +190,47 @@ class CsvReader:
         self._text.close()
 
     def read_header(self) -> list[str]:
-        for record in self._guard(self._reader):
-            if record and any(cell.strip() for cell in record):
-                self.header = record
-                self.header_line = self._reader.line_num
-                return record
+        with self._read_errors():
+            for record in self._reader:
+                if record and any(cell.strip() for cell in record):
+                    self.header = record
+                    self.header_line = self._reader.line_num
+                    return record
         return []
 
     def chunks(self, size: int, cancel: threading.Event | None = None) -> Iterator[RecordChunk]:
         """Yield records in chunks of ``size``; blank lines are skipped."""
         reader = self._reader
         index = 0
-        records: list[list[str]] = []
-        ends: list[int] = []
-        append, append_end = records.append, ends.append
-        for record in self._guard(reader):
-            if not record:
-                continue
-            append(record)
-            append_end(reader.line_num)
-            if len(records) >= size:
-                yield RecordChunk(index, records, ends, self._raw.tell())
-                index += len(records)
-                records, ends = [], []
-                append, append_end = records.append, ends.append
-                check_cancel(cancel)
-        if records:
+        line = self.header_line  # the last line read
+        while True:
+            records: list[list[str]] = []
+            ends: list[int] = []
+            while len(records) < size:
+                # islice keeps the per-record loop in C: a Python loop asking the reader for
+                # each record's line number cost more than parsing the CSV.
+                with self._read_errors():
+                    batch = list(islice(reader, size - len(records)))
+                if not batch:
+                    break
+                last = reader.line_num
+                if last - line == len(batch) and all(batch):
+                    ends.extend(range(line + 1, last + 1))  # one record per line
+                    records.extend(batch)
+                else:
+                    _add_spanning(batch, line, records, ends)
+                line = last
+            if not records:
+                return
             yield RecordChunk(index, records, ends, self._raw.tell())
+            index += len(records)
+            check_cancel(cancel)
 
-    def _guard(self, reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    @contextmanager
+    def _read_errors(self) -> Iterator[None]:
         """Turn the csv module's and the codec's errors into messages with a line number."""
         try:
-            yield from reader
+            yield
         except csv.Error as exc:
             line = self._reader.line_num
             if "field larger than field limit" in str(exc):
@@ -239,3 +250,22 @@ class CsvReader:
                 f"{self.format.encoding}. Save the file as UTF-8 CSV.",
                 details=str(exc),
             ) from exc
+
+
+def _add_spanning(
+    batch: list[list[str]], line: int, records: list[list[str]], ends: list[int]
+) -> None:
+    """Add ``batch`` (read after ``line``) to ``records`` with the line each record ends on.
+
+    For batches with blank lines or quoted line breaks: a record takes one line plus one per
+    line break inside its fields, counted the way the reader splits lines (``\n``, ``\r``
+    and ``\r\n``); blank records are dropped.
+    """
+    for record in batch:
+        line += 1
+        for cell in record:
+            if "\n" in cell or "\r" in cell:
+                line += cell.count("\n") + cell.count("\r") - cell.count("\r\n")
+        if record:
+            records.append(record)
+            ends.append(line)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from pathlib import Path
 
@@ -109,6 +110,38 @@ def test_quoted_newlines_and_line_numbers(tmp_path: Path) -> None:
         (chunk,) = list(reader.chunks(10))
     assert chunk.records == [["1", "two\nlines"], ["2", "x"]]
     assert chunk.end_lines == [3, 5]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 100])
+def test_chunks_are_full_and_know_every_record_line(tmp_path: Path, size: int) -> None:
+    """Blank lines and line breaks inside quotes (\\n, \\r\\n, a lone \\r) in every position
+    of a chunk: each chunk but the last holds ``size`` records, and each record's last line is
+    the one the csv module reports after reading it."""
+    lines = [b"id,note\r\n"]
+    for i in range(40):
+        note = [b"plain", b'"a\nb"', b'"c\r\nd\r\ne"', b'"f\rg"', b'"\n"'][i % 5]
+        lines.append(b"%d,%s\r\n" % (i, note))
+        if i % 6 == 0:
+            lines.append(b"\r\n" * (1 + i % 4))  # blank lines between records
+    path = write(tmp_path, b"".join(lines))
+    fmt = detect_format(path)
+
+    expected: list[tuple[list[str], int]] = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        reference = csv.reader(handle)
+        next(reference)
+        for record in reference:
+            if record:
+                expected.append((record, reference.line_num))
+
+    with CsvReader(path, fmt) as reader:
+        reader.read_header()
+        chunks = list(reader.chunks(size))
+    assert [len(c.records) for c in chunks[:-1]] == [size] * (len(chunks) - 1)
+    assert [c.first_index for c in chunks] == list(range(0, 40, size))
+    got = [(r, end) for c in chunks for r, end in zip(c.records, c.end_lines, strict=True)]
+    assert got == expected
+    assert [r[1] for r, _ in got][:5] == ["plain", "a\nb", "c\r\nd\r\ne", "f\rg", "\n"]
 
 
 def test_overlong_field_from_a_missing_quote_is_a_clear_error(tmp_path: Path) -> None:
