@@ -47,6 +47,7 @@ from churndesk.errors import ChurndeskError, DatabaseUnavailable, ValidationErro
 from churndesk.progress import ProgressFn, Throttled, check_cancel
 from churndesk.services import audit
 from churndesk.services.changes import Changes, publish
+from churndesk.services.collection import fewer_collections
 from churndesk.services.csv_sniff import CsvFormat, CsvReader, RecordChunk, detect_format
 from churndesk.services.customer_fields import (
     EMAIL_PATTERN,
@@ -430,7 +431,7 @@ class _PreparedChunk:
     rejected: int
 
 
-def _emails(raw: list[str]) -> tuple[list[Any], dict[str, str]]:
+def _emails(raw: Sequence[str]) -> tuple[list[Any], dict[str, str]]:
     """E-mail addresses, checked with one regex call over all distinct values when all pass."""
     stripped = list(map(str.strip, raw))
     distinct = set(stripped)
@@ -454,8 +455,7 @@ def _distinct_map(
             table[value] = convert(value)
         except FieldError as exc:
             bad[value] = str(exc)
-    get = table.get
-    return [get(v) for v in values], bad
+    return list(map(table.get, values)), bad
 
 
 class _ChunkValidator:
@@ -479,7 +479,6 @@ class _ChunkValidator:
         records = chunk.records
         n = len(records)
         first_row = chunk.first_index + 2
-        starts = [previous_end_line + 1, *(e + 1 for e in chunk.end_lines[:-1])]
         errors: list[tuple[int, str, str, str]] = []  # (index, column, value, reason)
 
         width = self.width
@@ -499,15 +498,15 @@ class _ChunkValidator:
                     f"The row has {len(record)} fields but the header has {width}.",
                 )
             )
-            records[i] = (record + [""] * width)[:width]  # keep the matrix rectangular
-        matrix = np.array(records, dtype=object).reshape(n, width)
+            records[i] = (record + [""] * width)[:width]  # keep the rows rectangular
+        cells = list(zip(*records, strict=True))  # column by column: cells[j][i]
 
-        columns: dict[str, list[Any]] = {}
+        columns: dict[str, Sequence[Any]] = {}
         for field_name in plan.staged_fields:
             if field_name == "status" and plan.derive_status:
                 continue
             j = plan.field_index[field_name]
-            raw = matrix[:, j].tolist()
+            raw = cells[j]
             values, bad = self._convert(field_name, raw)
             columns[field_name] = values
             if bad:
@@ -515,14 +514,14 @@ class _ChunkValidator:
                     reason = bad.get(value)
                     if reason is not None and ok[i]:
                         errors.append((i, plan.header[j], value, reason))
-        self._check_external_ids(columns, matrix, ok, errors, first_row)
-        self._check_status(columns, matrix, ok, errors)
+        self._check_external_ids(columns, errors, first_row)
+        self._check_status(columns, cells, errors)
         for field_name, render in self.renderers.items():
             if field_name in columns:
                 columns[field_name] = _render(columns[field_name], render)
 
         for attribute in plan.attributes:
-            raw = matrix[:, attribute.index].tolist()
+            raw = cells[attribute.index]
             distinct = set(raw)
             blanks = {v for v in distinct if not v or v.isspace()}
             if blanks:
@@ -548,12 +547,18 @@ class _ChunkValidator:
             rows = [tuple(column[i] for column in ordered) for i in picked]
         errors.sort(key=lambda e: e[0])
         row_errors = [
-            RowError(first_row + i, starts[i], column, value, reason)
+            RowError(
+                first_row + i,
+                chunk.end_lines[i - 1] + 1 if i else previous_end_line + 1,
+                column,
+                value,
+                reason,
+            )
             for i, column, value, reason in errors
         ]
         return _PreparedChunk(rows, valid, row_errors, n - valid)
 
-    def _convert(self, field_name: str, raw: list[str]) -> tuple[list[Any], dict[str, str]]:
+    def _convert(self, field_name: str, raw: Sequence[str]) -> tuple[Sequence[Any], dict[str, str]]:
         plan = self.plan
         today = self.today
         if field_name == "external_id":
@@ -593,9 +598,7 @@ class _ChunkValidator:
 
     def _check_external_ids(
         self,
-        columns: dict[str, list[Any]],
-        matrix: np.ndarray,
-        ok: np.ndarray,
+        columns: dict[str, Sequence[Any]],
         errors: list[tuple[int, str, str, str]],
         first_row: int,
     ) -> None:
@@ -603,6 +606,15 @@ class _ChunkValidator:
         bad_rows = {e[0] for e in errors}
         column = self.plan.mapping["external_id"]
         seen = self.seen_ids
+        if (
+            not bad_rows
+            and None not in ids
+            and len(set(ids)) == len(ids)
+            and seen.keys().isdisjoint(ids)
+        ):
+            # The common case, in C loops only.
+            seen.update(zip(ids, range(first_row, first_row + len(ids)), strict=True))
+            return
         for i, value in enumerate(ids):
             if value is None or i in bad_rows:
                 continue
@@ -615,9 +627,8 @@ class _ChunkValidator:
 
     def _check_status(
         self,
-        columns: dict[str, list[Any]],
-        matrix: np.ndarray,
-        ok: np.ndarray,
+        columns: dict[str, Sequence[Any]],
+        cells: list[tuple[str, ...]],
         errors: list[tuple[int, str, str, str]],
     ) -> None:
         plan = self.plan
@@ -635,7 +646,7 @@ class _ChunkValidator:
                     (
                         i,
                         plan.header[j],
-                        str(matrix[i, j]),
+                        cells[j][i],
                         "A churn date is given but the status says the customer is active.",
                     )
                 )
@@ -643,8 +654,7 @@ class _ChunkValidator:
 
 def _render(values: list[Any], render: Callable[[Any], str]) -> list[str | None]:
     table = {v: render(v) for v in set(values) if v is not None}
-    get = table.get
-    return [get(v) for v in values]
+    return list(map(table.get, values))
 
 
 def _sqlite_timestamp(value: dt.datetime) -> str:
@@ -667,6 +677,7 @@ def _actor(connection: Connection, actor: str | None) -> str | None:
         return None
 
 
+@fewer_collections()
 def import_customers(
     engine: Engine,
     path: str | os.PathLike[str],

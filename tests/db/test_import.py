@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from churndesk.db.engine import make_engine
 from churndesk.db.models import AuditEntry, Customer
 from churndesk.errors import Cancelled, DatabaseUnavailable, ValidationError
 from churndesk.services import changes
+from churndesk.services.collection import BULK_THRESHOLD
 from churndesk.services.importing import ImportRejected, import_customers
 from tests import pg
 
@@ -434,6 +436,16 @@ def test_lost_connection_leaves_the_database_unchanged(tmp_path: Path) -> None:
             assert snapshot(engine) == before
         finally:
             engine.dispose()
+
+
+def test_the_import_runs_with_fewer_collector_passes(engine: Engine, tmp_path: Path) -> None:
+    """Bulk reading keeps millions of objects alive: collector passes over them cost seconds."""
+    path = write_csv(tmp_path / "c.csv", ["external_id", "name"], [["c1", "One"]])
+    during: list[int] = []
+    before = gc.get_threshold()
+    import_customers(engine, path, progress=lambda f, m: during.append(gc.get_threshold()[0]))
+    assert min(during) >= BULK_THRESHOLD
+    assert gc.get_threshold() == before
 
 
 def test_import_is_one_transaction_for_readers(engine: Engine, tmp_path: Path) -> None:
