@@ -37,14 +37,19 @@ def stage(progress: ProgressFn | None, start: float, end: float) -> ProgressFn:
 
 
 class Throttled:
-    """Forward progress only when the whole percentage changes (Orange's TaskState)."""
+    """Forward progress only when the whole percentage changes (Orange's TaskState), or the
+    step does: a text starting with another word ("Reading", then "Saving") always gets through.
+    """
 
     def __init__(self, progress: ProgressFn | None) -> None:
         self._progress = progress or no_progress
         self._last = -1
+        self._step = ""
 
     def __call__(self, fraction: float, text: str) -> None:
         percent = int(fraction * 100)
-        if percent != self._last:
+        step = text.split(" ", 1)[0]
+        if percent != self._last or step != self._step:
             self._last = percent
+            self._step = step
             self._progress(fraction, text)

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from functools import partial
@@ -23,7 +24,7 @@ from sqlalchemy import Connection, text
 
 from churndesk.db.bulk_indexes import indexes_rebuilt
 from churndesk.db.engine import take_write_lock
-from churndesk.progress import ProgressFn
+from churndesk.progress import ProgressFn, check_cancel, no_progress, stage
 from churndesk.services.import_plan import ImportPlan
 from churndesk.services.write_behind import WriteBehind
 
@@ -35,6 +36,11 @@ BULK_LOAD_MIN_ROWS = 10_000
 #: PostgreSQL: how long that waits for other desktops to let go of the table before writing
 #: with the indexes in place instead.
 BULK_LOCK_WAIT_MS = 3000
+#: SQLite moves staged rows into customers this many at a time (progress and cancel between).
+SQLITE_UPSERT_BATCH = 50_000
+#: Share of a bulk load's writing spent before the index rebuild (SQLite at 1M: the insert with
+#: its search index 20 s, the B-tree rebuild 10 s).
+UPSERT_SHARE_OF_BULK = 0.65
 
 
 _STAGING = "import_staging"
@@ -254,27 +260,47 @@ def _upsert_counted(connection: Connection, sql: str, params: dict[str, Any]) ->
 
 
 def upsert(
-    connection: Connection, plan: ImportPlan, staged: int, report: ProgressFn
+    connection: Connection,
+    plan: ImportPlan,
+    staged: int,
+    report: ProgressFn,
+    cancel: threading.Event | None = None,
 ) -> tuple[int, int]:
-    """Move the staged rows into customers; returns (inserted, updated)."""
+    """Move the staged rows into customers; returns (inserted, updated).
+
+    ``report`` gets the progress from 0 to 1, the index rebuild of a bulk load included;
+    ``cancel`` is checked between batches and indexes (the caller's transaction then rolls
+    everything back).
+    """
     dialect = connection.dialect.name
     params: dict[str, Any] = {}
+    new_rows = partial(_new_rows, connection)
+    rebuild = stage(report, UPSERT_SHARE_OF_BULK, 1.0)
     if dialect == "postgresql":
-        new_rows = partial(_new_rows, connection)
-        with _maybe_bulk(connection, report, staged=staged, new_rows=new_rows) as mostly_new:
+        with _maybe_bulk(
+            connection, rebuild, cancel, staged=staged, new_rows=new_rows
+        ) as mostly_new:
             sql = _upsert_sql(plan, dialect, params, mostly_new=mostly_new)
             return _upsert_counted(connection, sql, params)
-    sql = _upsert_sql(plan, dialect, params)
     _register_sqlite_functions(connection)
     # Only now, not for the whole import: staging goes to a temporary table, and edits made
     # meanwhile should not wait behind a file being read.
     take_write_lock(connection)
     before = _count(connection)
+    last = int(connection.exec_driver_sql(f"SELECT max(rowid) FROM {_STAGING}").scalar() or 0)
+    sql = _upsert_sql(plan, dialect, params, "s.rowid BETWEEN :lo AND :hi")
+    written = 0
     with _maybe_bulk(
-        connection, report, staged=staged, new_rows=lambda: _new_rows(connection), before=before
-    ):
-        result = connection.execute(text(sql), params)
-        written = int(result.rowcount)
+        connection, rebuild, cancel, staged=staged, new_rows=new_rows, before=before
+    ) as bulk:
+        # In batches of staged rows (in file order: the staging table is only appended to),
+        # so that a million rows move the progress bar and can be cancelled on the way.
+        saving = stage(report, 0.0, UPSERT_SHARE_OF_BULK if bulk else 1.0)
+        for lo in range(1, last + 1, SQLITE_UPSERT_BATCH):
+            hi = min(lo + SQLITE_UPSERT_BATCH - 1, last)
+            written += int(connection.execute(text(sql), {**params, "lo": lo, "hi": hi}).rowcount)
+            saving(hi / last, f"Saved {hi:,} of {last:,} customers")
+            check_cancel(cancel)
     after = _count(connection)
     connection.exec_driver_sql(f"DROP TABLE temp.{_STAGING}")
     inserted = after - before
@@ -297,6 +323,7 @@ def _count(connection: Connection, upto: int | None = None) -> int:
 def _maybe_bulk(
     connection: Connection,
     report: ProgressFn,
+    cancel: threading.Event | None,
     *,
     staged: int,
     new_rows: Callable[[], int],
@@ -308,7 +335,8 @@ def _maybe_bulk(
     the table holds (a first import): rebuilding every index of a big table for a few thousand
     rows, or for a daily file that changes little, would cost more than it saves. On PostgreSQL
     other desktops' reads of ``customers`` wait for the commit meanwhile (see
-    :mod:`churndesk.db.bulk_indexes`). Yields whether the import is such a load.
+    :mod:`churndesk.db.bulk_indexes`). Yields whether the import is such a load. ``report``
+    gets the rebuild's progress from 0 to 1; ``cancel`` is checked before each index.
     """
     if staged < BULK_LOAD_MIN_ROWS:
         yield False
@@ -324,11 +352,26 @@ def _maybe_bulk(
     if new < before:
         yield False
         return
-    with indexes_rebuilt(connection, "customers", wait_ms=BULK_LOCK_WAIT_MS) as rebuilt:
+
+    def rebuilding(done: float) -> None:
+        report(done, "Rebuilding the customer indexes")
+        check_cancel(cancel)
+
+    with indexes_rebuilt(
+        connection, "customers", wait_ms=BULK_LOCK_WAIT_MS, progress=rebuilding
+    ) as rebuilt:
         log.info("import: customer indexes %s", "rebuilt" if rebuilt else "kept (table busy)")
         yield True
-        if rebuilt:
-            report(0.95, "Rebuilding the customer indexes")
+
+
+def bulk_expected(connection: Connection, estimate: int) -> bool:
+    """Whether a file of about ``estimate`` rows, of which the rows staged so far are a sample,
+    will be written as a bulk load (for laying out progress; the write decides for itself)."""
+    if estimate < BULK_LOAD_MIN_ROWS:
+        return False
+    staged = int(connection.exec_driver_sql(f"SELECT count(*) FROM {_STAGING}").scalar() or 0)
+    new = _new_rows(connection) * estimate // max(staged, 1)
+    return new >= BULK_LOAD_MIN_ROWS and _count(connection, upto=new + 1) <= new
 
 
 def _new_rows(connection: Connection) -> int:
@@ -377,19 +420,21 @@ class ChunkSaver:
         connection: Connection,
         plan: ImportPlan,
         columns: Sequence[str],
-        report: ProgressFn,
         pipeline: WriteBehind[tuple[int, int]],
         bulk: ExitStack,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.connection = connection
         self.plan = plan
         self.columns = columns
-        self.report = report
+        self.report: ProgressFn = no_progress  # the rebuild's, set by finish()
+        self.cancel = cancel
         self.pipeline = pipeline
         self.bulk = bulk
         self.classes: dict[str, str] = {}
         self.first = True
-        self.mostly_new = False  # decided by the first chunk, on the worker thread
+        #: Whether this is a bulk load (see ``_maybe_bulk``); known once save() returns.
+        self.mostly_new = False
         connection.exec_driver_sql(f"CREATE INDEX ON {_STAGING} (row_no)")
 
     def save(self, rows: Iterable[Any], first_row: int, last_row: int, estimate: int) -> None:
@@ -400,6 +445,9 @@ class ChunkSaver:
         params: dict[str, Any] = {"lo": first_row, "hi": last_row}
         first, self.first = self.first, False
         self.pipeline.submit(lambda: self._step(data, params, first, estimate))
+        if first:
+            # Wait for the bulk-load decision: the caller lays out its progress bar by it.
+            self.pipeline.finish()
 
     def _step(
         self, data: str, params: dict[str, Any], first: bool, estimate: int
@@ -412,7 +460,8 @@ class ChunkSaver:
             self.mostly_new = self.bulk.enter_context(
                 _maybe_bulk(
                     connection,
-                    self.report,
+                    lambda done, text: self.report(done, text),
+                    self.cancel,
                     staged=estimate,
                     new_rows=lambda: int(share * estimate),
                 )
@@ -431,10 +480,14 @@ class ChunkSaver:
             if self.classes.setdefault(attribute.key, kind) != kind:
                 raise TypesChanged(attribute.key)
 
-    def finish(self) -> tuple[int, int]:
-        """Wait for every chunk and rebuild indexes the load dropped; (inserted, updated)."""
+    def finish(self, report: ProgressFn = no_progress) -> tuple[int, int]:
+        """Wait for every chunk and rebuild indexes the load dropped; (inserted, updated).
+
+        ``report`` gets the rebuild's progress from 0 to 1.
+        """
         self._check_types()  # the last chunks may have had no valid row to save
         results = self.pipeline.finish()
+        self.report = report
         self.bulk.close()
         return sum(r[0] for r in results), sum(r[1] for r in results)
 

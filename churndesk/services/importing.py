@@ -44,7 +44,7 @@ from sqlalchemy.exc import DBAPIError
 
 from churndesk.db.maintenance import refresh_statistics
 from churndesk.errors import ChurndeskError, DatabaseUnavailable, ValidationError
-from churndesk.progress import ProgressFn, Throttled, check_cancel
+from churndesk.progress import ProgressFn, Throttled, check_cancel, stage
 from churndesk.services import audit
 from churndesk.services.changes import Changes, publish
 from churndesk.services.collection import fewer_collections
@@ -67,6 +67,7 @@ from churndesk.services.import_writes import (
     BULK_LOAD_MIN_ROWS,
     ChunkSaver,
     TypesChanged,
+    bulk_expected,
     create_staging,
     upsert,
     write_staging,
@@ -664,6 +665,16 @@ def _sqlite_timestamp(value: dt.datetime) -> str:
 
 # --- The import ------------------------------------------------------------------------------
 
+#: Share of the progress bar for reading the file, by database and whether the import is a bulk
+#: load; the rest is for writing. From where 1M-row imports spend their time (PostgreSQL saves
+#: while reading and then rebuilds the indexes for about as long; SQLite writes after reading).
+_READ_SHARE = {
+    ("postgresql", False): 0.9,
+    ("postgresql", True): 0.5,
+    ("sqlite", False): 0.6,
+    ("sqlite", True): 0.3,
+}
+
 
 def _actor(connection: Connection, actor: str | None) -> str | None:
     if actor:
@@ -820,7 +831,8 @@ def _run(
     started: float,
     pipelined: bool,
 ) -> ImportResult:
-    validator = _ChunkValidator(plan, engine.dialect.name)
+    dialect = engine.dialect.name
+    validator = _ChunkValidator(plan, dialect)
     total_bytes = max(fmt.size_bytes, 1)
     rows_read = 0
     staged = 0
@@ -855,32 +867,45 @@ def _run(
         ):
             create_staging(connection, plan)
             saver = (
-                ChunkSaver(connection, plan, columns, report, pipeline, bulk)
-                if pipelined and connection.dialect.name == "postgresql"
+                ChunkSaver(connection, plan, columns, pipeline, bulk, cancel)
+                if pipelined and dialect == "postgresql"
                 else None
             )
+            # The bar's share for reading, until the first saved chunk tells whether this is a
+            # bulk load, which spends much of its time after reading.
+            read_share = _READ_SHARE[dialect, False]
+            laid_out = False
             for chunk in reader.chunks(chunk_size, cancel):
                 prepared = validator.prepare(chunk, previous_end)
                 previous_end = chunk.end_lines[-1]
                 rows_read += len(chunk.records)
                 sink.add(prepared.errors, prepared.rejected)
                 if prepared.valid and not (all_or_nothing and sink.count):
+                    estimate = rows_read * total_bytes // max(chunk.bytes_read, 1)
                     if saver is None:
                         write_staging(connection, columns, prepared.rows)
                     else:
                         first_row = chunk.first_index + 2
-                        estimate = rows_read * total_bytes // max(chunk.bytes_read, 1)
                         last_row = first_row + len(chunk.records) - 1
                         saver.save(prepared.rows, first_row, last_row, estimate)
                     staged += prepared.valid
+                    if not laid_out:
+                        laid_out = True
+                        bulk_load = (
+                            saver.mostly_new
+                            if saver is not None
+                            else bulk_expected(connection, estimate)
+                        )
+                        read_share = _READ_SHARE[dialect, bulk_load]
                 report(
-                    0.9 * chunk.bytes_read / total_bytes,
+                    read_share * chunk.bytes_read / total_bytes,
                     f"Read {rows_read:,} rows ({sink.rejected_rows:,} rejected)",
                 )
             check_cancel(cancel)
+            writing = stage(report, read_share, 0.98)
             if saver is not None and not (all_or_nothing and sink.count):
-                report(0.91, f"Saving {staged:,} customers")
-                saved = saver.finish()
+                writing(0.0, f"Saving {staged:,} customers")
+                saved = saver.finish(stage(writing, 0.05, 1.0))
             if rows_read == 0:
                 raise ValidationError(
                     f"{source.name} has a header but no customer rows: there is nothing to import."
@@ -893,8 +918,8 @@ def _run(
                 )
             who = _actor(connection, actor)
             if saved is None:
-                report(0.91, f"Saving {staged:,} customers")
-                saved = upsert(connection, plan, staged, report)
+                writing(0.0, f"Saving {staged:,} customers")
+                saved = upsert(connection, plan, staged, writing, cancel)
             inserted, updated = saved
             check_cancel(cancel)
             outcome = result(inserted, updated, committed=True)

@@ -7,12 +7,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from churndesk.db.engine import make_engine
+from churndesk.errors import Cancelled
 from churndesk.services import import_writes, importing
 from churndesk.services.importing import import_customers
 
@@ -29,8 +31,8 @@ def rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     real = import_writes.indexes_rebuilt
 
     @contextmanager
-    def spy(connection: object, table: str, *, wait_ms: int) -> Iterator[bool]:
-        with real(connection, table, wait_ms=wait_ms) as rebuilt:  # type: ignore[arg-type]
+    def spy(connection: object, table: str, **options: Any) -> Iterator[bool]:
+        with real(connection, table, **options) as rebuilt:  # type: ignore[arg-type]
             seen.append(rebuilt)
             yield rebuilt
 
@@ -194,3 +196,89 @@ def test_a_failure_after_the_rebuild_leaves_rows_and_indexes_as_they_were(
     assert rebuilds == [True, True]
     assert index_definitions(engine) == before
     assert scalar(engine, "SELECT count(*) FROM customers") == 100
+
+
+def test_a_bulk_load_leaves_room_on_the_bar_for_writing_and_moves_it_while_rebuilding(
+    engine: Engine, tmp_path: Path, rebuilds: list[bool]
+) -> None:
+    """At 1M rows writing and rebuilding take longer than reading: the bar must not sit at
+    90 % for most of the import. It only ever moves forward."""
+    seen: list[tuple[float, str]] = []
+    import_customers(
+        engine,
+        customers_csv(tmp_path / "a.csv", range(3000)),
+        chunk_size=500,
+        progress=lambda fraction, message: seen.append((fraction, message)),
+    )
+    assert rebuilds == [True]
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions)
+    read = [f for f, m in seen if m.startswith("Read")]
+    assert max(read) <= 0.5  # at least half the bar is left for writing
+    rebuilding = [f for f, m in seen if m.startswith("Rebuilding")]
+    assert len(set(rebuilding)) >= 5  # one step per index or so, not one message
+    assert max(rebuilding) - min(rebuilding) >= 0.2
+
+
+def test_a_daily_import_spends_most_of_the_bar_reading(
+    engine: Engine, tmp_path: Path, rebuilds: list[bool]
+) -> None:
+    path = customers_csv(tmp_path / "a.csv", range(3000))
+    import_customers(engine, path, chunk_size=500)
+    seen: list[tuple[float, str]] = []
+    import_customers(engine, path, chunk_size=500, progress=lambda f, m: seen.append((f, m)))
+    assert rebuilds == [True]  # the second import was not a bulk load
+    assert max(f for f, m in seen if m.startswith("Read")) >= 0.6
+
+
+def test_cancel_while_the_indexes_are_rebuilt_leaves_everything_as_it_was(
+    engine: Engine, tmp_path: Path, rebuilds: list[bool]
+) -> None:
+    import_customers(engine, customers_csv(tmp_path / "seed.csv", range(5)))
+    before_indexes = index_definitions(engine)
+    cancel = threading.Event()
+    rebuilding: list[float] = []
+
+    def progress(fraction: float, message: str) -> None:
+        if message.startswith("Rebuilding"):
+            rebuilding.append(fraction)
+            if len(rebuilding) == 3:
+                cancel.set()  # some indexes rebuilt, others not yet
+
+    with pytest.raises(Cancelled):
+        import_customers(
+            engine,
+            customers_csv(tmp_path / "a.csv", range(100, 1100)),
+            progress=progress,
+            cancel=cancel,
+        )
+    assert len(rebuilding) == 3  # stopped at the next index, not after all of them
+    assert scalar(engine, "SELECT count(*) FROM customers") == 5
+    after = index_definitions(engine)
+    assert {n: d for n, (_, d) in after.items()} == {n: d for n, (_, d) in before_indexes.items()}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_sqlite_writes_in_batches_that_report_progress_and_can_be_cancelled(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(import_writes, "SQLITE_UPSERT_BATCH", 100)
+    path = customers_csv(tmp_path / "a.csv", range(350))
+    cancel = threading.Event()
+    saved: list[str] = []
+
+    def progress(fraction: float, message: str) -> None:
+        if message.startswith("Saved"):
+            saved.append(message)
+            if len(saved) == 2:
+                cancel.set()
+
+    with pytest.raises(Cancelled):
+        import_customers(engine, path, progress=progress, cancel=cancel)
+    assert saved == ["Saved 100 of 350 customers", "Saved 200 of 350 customers"]
+    assert scalar(engine, "SELECT count(*) FROM customers") == 0
+    saved.clear()
+    result = import_customers(engine, path, progress=lambda f, m: saved.append(m))
+    assert result.inserted == 350
+    assert [m for m in saved if m.startswith("Saved")][-1] == "Saved 350 of 350 customers"
+    assert scalar(engine, "SELECT count(*) FROM customers WHERE plan = 'Basic'") == 350
