@@ -410,9 +410,10 @@ class ChunkSaver:
     other they took 16 s + 15-20 s for a million new customers; overlapped, the longer of the
     two. Everything stays in the import's one transaction. The bulk-load decision (see
     ``_maybe_bulk``) is taken at the first chunk, from the share of new customers in it and the
-    size of the file. If an extra column turns out to hold text after chunks were saved with
-    numbers or booleans in it, :class:`TypesChanged` asks the caller to import again, reading
-    the whole file before saving.
+    size of the file; that chunk is saved before the next is read, so the caller knows it. If
+    an extra column turns out to hold text after chunks were saved with numbers or booleans in
+    it, :class:`TypesChanged` asks the caller to import again, reading the whole file before
+    saving.
     """
 
     def __init__(
