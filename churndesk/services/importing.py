@@ -62,7 +62,7 @@ from churndesk.services.customer_fields import (
     parse_timestamp,
     status_reader,
 )
-from churndesk.services.import_plan import AttributeColumn, ImportPlan
+from churndesk.services.import_plan import AttributeColumn, ImportPlan, attributes_json
 from churndesk.services.import_writes import (
     BULK_LOAD_MIN_ROWS,
     ChunkSaver,
@@ -464,6 +464,9 @@ class _ChunkValidator:
 
     def __init__(self, plan: ImportPlan, dialect: str) -> None:
         self.plan = plan
+        #: Rows for COPY straight into customers (``ChunkSaver.direct_columns``) instead of
+        #: the staging table: no row number, defaults applied, attributes as JSON.
+        self.direct = False
         self.width = len(plan.header)
         # external id -> the row it first appeared on, to report duplicates with their twin.
         self.seen_ids: dict[str, int] = {}
@@ -535,10 +538,11 @@ class _ChunkValidator:
         for i, *_ in errors:
             failed[i] = True
         keep = ~failed
-        row_numbers = range(first_row, first_row + n)
-        ordered = [list(row_numbers)]
-        ordered += [columns[f] for f in plan.staged_fields]
-        ordered += [columns[a.staged] for a in plan.attributes]
+        ordered = (
+            self._direct_columns(columns, n)
+            if self.direct
+            else self._staged_columns(columns, first_row, n)
+        )
         valid = int(keep.sum())
         rows: Iterator[tuple[Any, ...]] | list[tuple[Any, ...]]
         if valid == n:
@@ -558,6 +562,27 @@ class _ChunkValidator:
             for i, column, value, reason in errors
         ]
         return _PreparedChunk(rows, valid, row_errors, n - valid)
+
+    def _staged_columns(
+        self, columns: dict[str, Sequence[Any]], first_row: int, n: int
+    ) -> list[Sequence[Any]]:
+        plan = self.plan
+        ordered: list[Sequence[Any]] = [range(first_row, first_row + n)]
+        ordered += [columns[f] for f in plan.staged_fields]
+        ordered += [columns[a.staged] for a in plan.attributes]
+        return ordered
+
+    def _direct_columns(self, columns: dict[str, Sequence[Any]], n: int) -> list[Sequence[Any]]:
+        """Rows as the upsert's SELECT would make them of the staged columns: empty optional
+        text is NULL by COPY's CSV rules (name is kept as ''), attributes are JSON."""
+        plan = self.plan
+        ordered: list[Sequence[Any]] = [columns[f] for f in plan.staged_fields]
+        if plan.attributes:
+            raw = [columns[a.staged] for a in plan.attributes]
+            ordered.append(attributes_json(plan.attributes, raw))
+        else:
+            ordered.append(["{}"] * n)
+        return ordered
 
     def _convert(self, field_name: str, raw: Sequence[str]) -> tuple[Sequence[Any], dict[str, str]]:
         plan = self.plan
@@ -876,6 +901,9 @@ def _run(
             read_share = _READ_SHARE[dialect, False]
             laid_out = False
             for chunk in reader.chunks(chunk_size, cancel):
+                if saver is not None and chunk.first_index == 0:
+                    saver.begin(len(chunk.records) * total_bytes // max(chunk.bytes_read, 1))
+                    validator.direct = saver.direct
                 prepared = validator.prepare(chunk, previous_end)
                 previous_end = chunk.end_lines[-1]
                 rows_read += len(chunk.records)

@@ -48,28 +48,19 @@ def state(url: str) -> tuple[list[tuple[object, ...]], int]:
         engine.dispose()
 
 
-def test_sigkilled_import_leaves_database_unchanged(db_url: str, tmp_path: Path) -> None:
-    seed = tmp_path / "seed.csv"
-    with seed.open("w", newline="", encoding="utf-8") as handle:
+def customers_csv(path: Path, count: int, name: str, plan: str) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["external_id", "name", "plan"])
-        writer.writerows([f"c{i}", f"Before {i}", "Basic"] for i in range(100))
-    engine = make_engine(db_url)
-    try:
-        import_customers(engine, seed)
-    finally:
-        engine.dispose()
-    before = state(db_url)
+        writer.writerows([f"c{i}", f"{name} {i}", plan] for i in range(count))
+    return path
 
-    update = tmp_path / "update.csv"
-    with update.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["external_id", "name", "plan"])
-        writer.writerows([f"c{i}", f"After {i}", "Premium"] for i in range(3000))
 
+def kill_inside_the_transaction(db_url: str, path: Path) -> None:
+    """Run the CHILD import of ``path`` and SIGKILL it just before its COMMIT."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with subprocess.Popen(
-        [sys.executable, "-c", CHILD, db_url, str(update)],
+        [sys.executable, "-c", CHILD, db_url, str(path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -90,6 +81,21 @@ def test_sigkilled_import_leaves_database_unchanged(db_url: str, tmp_path: Path)
                 child.kill()
                 child.wait()
     assert child.returncode == -signal.SIGKILL
+
+
+def test_sigkilled_import_leaves_database_unchanged(db_url: str, tmp_path: Path) -> None:
+    seed = tmp_path / "seed.csv"
+    customers_csv(seed, 100, "Before", "Basic")
+    engine = make_engine(db_url)
+    try:
+        import_customers(engine, seed)
+    finally:
+        engine.dispose()
+    before = state(db_url)
+
+    update = customers_csv(tmp_path / "update.csv", 3000, "After", "Premium")
+
+    kill_inside_the_transaction(db_url, update)
     assert state(db_url) == before
 
     # The database is not left locked or half-written: the same import now goes through.
@@ -97,5 +103,18 @@ def test_sigkilled_import_leaves_database_unchanged(db_url: str, tmp_path: Path)
     try:
         result = import_customers(engine, update)
         assert (result.inserted, result.updated) == (2900, 100)
+    finally:
+        engine.dispose()
+
+
+def test_sigkilled_first_import_leaves_the_table_empty(db_url: str, tmp_path: Path) -> None:
+    """A first import into an empty table (on PostgreSQL copied straight into customers)."""
+    before = state(db_url)
+    path = customers_csv(tmp_path / "first.csv", 3000, "Name", "Basic")
+    kill_inside_the_transaction(db_url, path)
+    assert state(db_url) == before == ([], 0)
+    engine = make_engine(db_url)
+    try:
+        assert import_customers(engine, path).inserted == 3000
     finally:
         engine.dispose()
