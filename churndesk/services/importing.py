@@ -11,13 +11,17 @@ How it works, and why:
   only at the end of the file (:mod:`~churndesk.services.import_plan` infers it). The
   attributes JSON is then built in SQL from the inferred types, which also spares a JSON
   encode per row in Python.
-* On SQLite one ``INSERT ... SELECT ... ON CONFLICT (external_id) DO UPDATE`` moves the staged
-  rows into ``customers`` after the whole file is read. On PostgreSQL each chunk is staged and
-  upserted on a worker thread while the next one is read (``import_writes.ChunkSaver``): the
-  server writes while Python validates. A column that turns out to hold text after chunks were
-  saved with numbers in it makes the import start again the SQLite way. In either case updated
-  rows bump ``version`` (optimistic locking sees imports) and ``updated_at``, and rows whose
-  values did not change are left alone and counted as unchanged.
+* On SQLite ``INSERT ... SELECT ... ON CONFLICT (external_id) DO UPDATE`` statements move the
+  staged rows into ``customers`` in batches after the whole file is read. On PostgreSQL each
+  chunk is staged and upserted on a worker thread while the next one is read
+  (``import_writes.ChunkSaver``): the server writes while Python validates. A first import into
+  an empty table skips staging: its rows, attributes JSON built here from the types so far, go
+  to ``customers`` by COPY. A column that turns out to hold text after chunks were saved with
+  numbers in it makes the import start again the SQLite way. In either case updated rows bump
+  ``version`` (optimistic locking sees imports) and ``updated_at``, and rows whose values did
+  not change are left alone and counted as unchanged.
+* Imports that bring mostly new customers drop the secondary indexes and rebuild them by
+  sorting (:mod:`churndesk.db.bulk_indexes`); the progress bar gives that its share.
 * Everything, staging included, happens in one transaction with one audit entry and one change
   event: a cancel, an error, a killed process or a lost connection leaves the database as it was.
 """
