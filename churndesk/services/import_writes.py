@@ -462,7 +462,7 @@ class ChunkSaver:
         self.load = BulkLoad.NONE
         self.decided = False
         #: COPY straight into ``customers``: a first import into an empty table that this
-        #: import alone may write; rows then come in :meth:`direct_columns` order.
+        #: import alone may write; rows then hold the staged fields and the attributes JSON.
         self.direct = False
         connection.exec_driver_sql(f"CREATE INDEX ON {_STAGING} (row_no)")
 
@@ -470,15 +470,12 @@ class ChunkSaver:
     def mostly_new(self) -> bool:
         return bool(self.load)
 
-    def direct_columns(self) -> list[str]:
-        return [*self.plan.staged_fields, "attributes"]
-
     def begin(self, estimate: int) -> None:
         """Before the first chunk is prepared: an empty table takes the file as a bulk load,
         copied straight into ``customers`` when no other desktop can write meanwhile.
 
         Staging, then INSERT ... SELECT ... ON CONFLICT cost the server 20 s per million new
-        customers; the COPY alone about 10 s. Rows cannot conflict: the table is empty, locked
+        customers, COPY straight in 15-17 s. Rows cannot conflict: the table is empty, locked
         for this import (``BulkLoad.EXCLUSIVE``), and duplicates in the file are rejected.
         """
         if self.decided or estimate < BULK_LOAD_MIN_ROWS or _count(self.connection, upto=1):

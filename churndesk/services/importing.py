@@ -468,8 +468,8 @@ class _ChunkValidator:
 
     def __init__(self, plan: ImportPlan, dialect: str) -> None:
         self.plan = plan
-        #: Rows for COPY straight into customers (``ChunkSaver.direct_columns``) instead of
-        #: the staging table: no row number, defaults applied, attributes as JSON.
+        #: Rows for COPY straight into customers (``ChunkSaver.direct``) instead of the
+        #: staging table: no row number, the attributes as one JSON document.
         self.direct = False
         self.width = len(plan.header)
         # external id -> the row it first appeared on, to report duplicates with their twin.
