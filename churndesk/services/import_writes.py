@@ -312,7 +312,7 @@ def upsert(
         for lo in range(1, last + 1, SQLITE_UPSERT_BATCH):
             hi = min(lo + SQLITE_UPSERT_BATCH - 1, last)
             written += int(connection.execute(text(sql), {**params, "lo": lo, "hi": hi}).rowcount)
-            saving(hi / last, f"Saved {hi:,} of {last:,} customers")
+            saving(hi / last, f"Saving customers: {hi:,} of {last:,}")
             check_cancel(cancel)
     after = _count(connection)
     connection.exec_driver_sql(f"DROP TABLE temp.{_STAGING}")

@@ -931,7 +931,7 @@ def _run(
                         read_share = _READ_SHARE[dialect, bulk_load]
                 report(
                     read_share * chunk.bytes_read / total_bytes,
-                    f"Read {rows_read:,} rows ({sink.rejected_rows:,} rejected)",
+                    f"Reading {source.name}: {rows_read:,} rows ({sink.rejected_rows:,} rejected)",
                 )
             check_cancel(cancel)
             writing = stage(report, read_share, 0.98)

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from churndesk.errors import Cancelled, ChurndeskError
+from churndesk.progress import Throttled
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,9 @@ class JobWorker(QObject):
         self._fn = fn
         self.cancel_event = threading.Event()
         self.done = False
-        self._last_percent = -1
-
-    def _report(self, fraction: float, text: str) -> None:
-        # Only whole-percent changes cross threads, so a 1M-row job cannot flood the GUI.
-        percent = int(fraction * 100)
-        if percent != self._last_percent:
-            self._last_percent = percent
-            self.progressed.emit(fraction, text)
+        # Only whole-percent changes and new steps cross threads, so a 1M-row job cannot flood
+        # the GUI.
+        self._report = Throttled(self.progressed.emit)
 
     @Slot()
     def run(self) -> None:

@@ -398,13 +398,13 @@ def test_cancel_leaves_the_database_unchanged(engine: Engine, tmp_path: Path) ->
 
     def progress(fraction: float, message: str) -> None:
         seen.append(message)
-        if message.startswith("Read 1,000 rows"):
+        if message.startswith("Reading big.csv: 1,000 rows"):
             cancel.set()  # after rows were staged inside the transaction
 
     with pytest.raises(Cancelled):
         import_customers(engine, path, chunk_size=1000, progress=progress, cancel=cancel)
     assert snapshot(engine) == before
-    assert any(m.startswith("Read 1,000") for m in seen)
+    assert any(m.startswith("Reading big.csv: 1,000") for m in seen)
     # The engine and its pooled connections are still usable afterwards.
     assert import_customers(engine, path, chunk_size=1000).inserted == 3000
 
@@ -424,7 +424,7 @@ def test_lost_connection_leaves_the_database_unchanged(tmp_path: Path) -> None:
             path = write_csv(tmp_path / "big.csv", ["external_id", "name"], rows)
 
             def progress(fraction: float, message: str) -> None:
-                if message.startswith("Read 1,000 rows"):
+                if message.startswith("Reading big.csv: 1,000 rows"):
                     with psycopg.connect(pg.database_dsn(name), autocommit=True) as admin:
                         admin.execute(
                             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

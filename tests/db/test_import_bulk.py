@@ -268,17 +268,19 @@ def test_sqlite_writes_in_batches_that_report_progress_and_can_be_cancelled(
     saved: list[str] = []
 
     def progress(fraction: float, message: str) -> None:
-        if message.startswith("Saved"):
+        if message.startswith("Saving customers:"):
             saved.append(message)
             if len(saved) == 2:
                 cancel.set()
 
     with pytest.raises(Cancelled):
         import_customers(engine, path, progress=progress, cancel=cancel)
-    assert saved == ["Saved 100 of 350 customers", "Saved 200 of 350 customers"]
+    assert saved == ["Saving customers: 100 of 350", "Saving customers: 200 of 350"]
     assert scalar(engine, "SELECT count(*) FROM customers") == 0
     saved.clear()
     result = import_customers(engine, path, progress=lambda f, m: saved.append(m))
     assert result.inserted == 350
-    assert [m for m in saved if m.startswith("Saved")][-1] == "Saved 350 of 350 customers"
+    assert [m for m in saved if m.startswith("Saving customers:")][-1] == (
+        "Saving customers: 350 of 350"
+    )
     assert scalar(engine, "SELECT count(*) FROM customers WHERE plan = 'Basic'") == 350

@@ -149,7 +149,7 @@ def test_a_cancelled_first_import_leaves_the_table_empty(
     cancel = threading.Event()
 
     def progress(fraction: float, message: str) -> None:
-        if message.startswith("Read 400"):
+        if message.startswith("Reading c.csv: 400"):
             cancel.set()
 
     with pytest.raises(Cancelled):

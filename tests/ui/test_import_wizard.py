@@ -95,3 +95,47 @@ def test_bad_rows_are_listed_and_the_report_can_be_saved(qtbot, database, jobs, 
     wizard.save_error_report(target)
     assert "not-an-email" in target.read_text(encoding="utf-8")
     assert _count(database)[0] == 1
+
+
+def _fake_clock(page, times: list[float]) -> None:
+    ticks = iter(times)
+    page.clock = lambda: next(ticks)
+
+
+def test_the_run_page_lists_each_step_with_its_duration(qtbot, database, jobs) -> None:
+    wizard = _wizard(qtbot, database, jobs)
+    page = wizard.run_page
+    _fake_clock(page, [0.0, 20.4, 20.4, 22.0, 22.0, 61.0, 61.0, 62.2, 62.2])
+    for fraction, text in [
+        (0.0, "Reading big.csv"),
+        (0.2, "Reading big.csv: 200,000 rows (0 rejected)"),
+        (0.5, "Reading big.csv: 1,000,000 rows (3 rejected)"),
+        (0.5, "Saving 999,997 customers"),
+        (0.55, "Rebuilding the customer indexes"),
+        (0.9, "Rebuilding the customer indexes"),
+        (0.99, "Committing 999,997 customers"),
+        (1.0, "Import finished"),
+    ]:
+        page._on_worker_progressed(fraction, text)
+    page.done()
+    assert page.steps.text().splitlines() == [
+        "✓ Reading big.csv: 1,000,000 rows (3 rejected) (20 s)",
+        "✓ Saving 999,997 customers (2 s)",
+        "✓ Rebuilding the customer indexes (39 s)",
+        "✓ Committing 999,997 customers (1 s)",
+    ]
+    assert page.bar.value() == 100
+
+
+def test_a_stopped_import_says_which_step_it_stopped_in(qtbot, database, jobs) -> None:
+    wizard = _wizard(qtbot, database, jobs)
+    page = wizard.run_page
+    _fake_clock(page, [0.0, 1.5, 1.5, 95.0])
+    page._on_worker_progressed(0.0, "Reading big.csv")
+    page._on_worker_progressed(0.3, "Saving customers: 300,000 of 1,000,000")
+    page.done("The import was cancelled. Nothing was imported.")
+    assert page.steps.text().splitlines() == [
+        "✓ Reading big.csv (2 s)",
+        "✗ Stopped while: Saving customers: 300,000 of 1,000,000 (1 min 34 s)",
+    ]
+    assert "cancelled" in page.message.text()

@@ -9,7 +9,7 @@ def test_throttled_forwards_whole_percentages_only() -> None:
     seen: list[tuple[float, str]] = []
     report = Throttled(lambda fraction, text: seen.append((fraction, text)))
     for i in range(1000):
-        report(i / 1000, f"Read {i} rows")
+        report(i / 1000, f"Reading: {i} rows")
     assert len(seen) == 100
     assert [round(f * 100) for f, _ in seen] == list(range(100))
 

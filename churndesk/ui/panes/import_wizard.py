@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +203,14 @@ class MappingPage(QWizardPage):
         return preview is not None and not preview.problems
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under a second"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{seconds // 60:.0f} min {seconds % 60:.0f} s"
+
+
 class RunPage(QWizardPage):
     def __init__(self, wizard: ImportWizard) -> None:
         super().__init__()
@@ -214,18 +224,32 @@ class RunPage(QWizardPage):
         self.cancel_button = QPushButton("Cancel import")
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
         self.message = _message_label()
+        # Steps done so far with how long each took: a million rows take a minute, and the
+        # bar alone does not say where that minute went.
+        self.steps = QLabel()
+        self.steps.setTextFormat(Qt.TextFormat.PlainText)
+        self.steps.setStyleSheet("color: palette(placeholder-text);")
         layout = QVBoxLayout(self)
         layout.addWidget(self.status)
         layout.addWidget(self.bar)
         layout.addWidget(self.cancel_button, alignment=Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.steps)
         layout.addWidget(self.message)
         layout.addStretch(1)
         self.worker: JobWorker | None = None
         self.finished = False
+        self.clock: Callable[[], float] = time.monotonic
+        self._done_steps: list[str] = []
+        self._step = ""
+        self._step_text = ""
+        self._step_started = 0.0
 
     def initializePage(self) -> None:
         self.finished = False
         self.message.clear()
+        self._done_steps.clear()
+        self._step = ""
+        self.steps.clear()
         self.bar.setValue(0)
         self.cancel_button.setEnabled(True)
         self.worker = self._wizard.start_import()
@@ -236,15 +260,31 @@ class RunPage(QWizardPage):
         return self.finished
 
     def done(self, message: str = "") -> None:
+        """The import ended: successfully unless there is a ``message`` (why it stopped)."""
         self.finished = True
         self.cancel_button.setEnabled(False)
+        self._end_step(stopped=bool(message))
         self.message.setText(message)
         self.completeChanged.emit()
+
+    def _end_step(self, stopped: bool = False) -> None:
+        if self._step and self._step != "Import":  # "Import finished" is the end, not a step
+            took = _duration(self.clock() - self._step_started)
+            line = f"✗ Stopped while: {self._step_text}" if stopped else f"✓ {self._step_text}"
+            self._done_steps.append(f"{line} ({took})")
+            self.steps.setText("\n".join(self._done_steps))
+        self._step = ""
 
     @Slot(float, str)
     def _on_worker_progressed(self, fraction: float, text: str) -> None:
         self.bar.setValue(int(fraction * 100))
         self.status.setText(text or "Importing…")
+        step = text.split(" ", 1)[0]
+        if step != self._step:
+            self._end_step()
+            self._step = step
+            self._step_started = self.clock()
+        self._step_text = text
 
     @Slot()
     def _on_cancel_clicked(self) -> None:
