@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PySide6.QtWidgets import QWizard
@@ -45,6 +46,7 @@ def test_telco_file_imports_end_to_end(qtbot, database, jobs, telco_csv: Path) -
     wizard.next()
     qtbot.waitUntil(lambda: wizard.currentPage() is wizard.result_page, timeout=60_000)
     assert "7,043 new" in wizard.result_page.summary.text()
+    assert re.search(r"rejected, in (under a second|\d+ s)\.", wizard.result_page.summary.text())
     assert "No row had a problem." in wizard.result_page.summary.text()
     assert wizard.result_page.errors.isHidden() and wizard.result_page.save_button.isHidden()
     assert _count(database) == (7043, 1869)

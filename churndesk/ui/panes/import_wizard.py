@@ -322,7 +322,7 @@ class ResultPage(QWizardPage):
         text = (
             f"{verb} {result.imported:,} of {result.rows:,} rows — {result.inserted:,} new, "
             f"{result.updated:,} updated, {result.unchanged:,} unchanged, "
-            f"{result.rejected:,} rejected."
+            f"{result.rejected:,} rejected, in {_duration(result.seconds)}."
         )
         if result.error_count > len(result.errors):
             text += f" The first {len(result.errors):,} of {result.error_count:,} problems:"
