@@ -34,6 +34,7 @@ NAMES = [
     "Line one\nline two",
     "Emoji 😀 and RTL עברית",
     "  padded  ",
+    "Tab\there, CR\rthere, back\\slash\\N",
 ]
 
 
