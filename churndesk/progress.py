@@ -47,9 +47,15 @@ class Throttled:
         self._step = ""
 
     def __call__(self, fraction: float, text: str) -> None:
+        if self.passes(fraction, text):
+            self._progress(fraction, text)
+
+    def passes(self, fraction: float, text: str) -> bool:
+        """Whether this update is one to forward; records it if so."""
         percent = int(fraction * 100)
         step = text.split(" ", 1)[0]
-        if percent != self._last or step != self._step:
-            self._last = percent
-            self._step = step
-            self._progress(fraction, text)
+        if percent == self._last and step == self._step:
+            return False
+        self._last = percent
+        self._step = step
+        return True

@@ -40,8 +40,14 @@ class JobWorker(QObject):
         self.cancel_event = threading.Event()
         self.done = False
         # Only whole-percent changes and new steps cross threads, so a 1M-row job cannot flood
-        # the GUI.
-        self._report = Throttled(self.progressed.emit)
+        # the GUI. The throttle holds no reference back to this object: a reference cycle
+        # through a QObject lets the garbage collector free it later on whatever thread it
+        # runs on, and a QObject freed off its own thread crashes Qt.
+        self._throttle = Throttled(None)
+
+    def _report(self, fraction: float, text: str) -> None:
+        if self._throttle.passes(fraction, text):
+            self.progressed.emit(fraction, text)
 
     @Slot()
     def run(self) -> None:
