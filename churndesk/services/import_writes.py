@@ -238,9 +238,8 @@ def _upsert_sql(
         selects[fields.index("name")] = "COALESCE(s.name, '')"
     if "status" in fields:
         selects[fields.index("status")] = "COALESCE(s.status, 'active')"
-    for optional in ("segment", "plan", "country", "owner"):
-        if optional in fields:
-            selects[fields.index(optional)] = f"NULLIF(s.{optional}, '')"
+    for optional in _EMPTY_IS_NULL & set(fields):
+        selects[fields.index(optional)] = f"NULLIF(s.{optional}, '')"
     targets.append("attributes")
     if attributes is None:
         selects.append("CAST('{}' AS jsonb)" if dialect == "postgresql" else "'{}'")
@@ -396,18 +395,7 @@ def _maybe_bulk(
     :mod:`churndesk.db.bulk_indexes`). Yields what kind of load it is (false: none). ``report``
     gets the rebuild's progress from 0 to 1; ``cancel`` is checked before each index.
     """
-    if staged < BULK_LOAD_MIN_ROWS:
-        yield BulkLoad.NONE
-        return
-    new = new_rows()
-    if new < BULK_LOAD_MIN_ROWS:
-        yield BulkLoad.NONE
-        return
-    if before is None:
-        # Counting a million rows takes seconds on PostgreSQL; whether the table holds more
-        # than ``new`` only needs that many.
-        before = _count(connection, upto=new + 1)
-    if new < before:
+    if staged < BULK_LOAD_MIN_ROWS or not _worth_a_bulk_load(connection, new_rows(), before):
         yield BulkLoad.NONE
         return
 
@@ -422,14 +410,30 @@ def _maybe_bulk(
         yield BulkLoad.EXCLUSIVE if rebuilt else BulkLoad.SHARED
 
 
+def _worth_a_bulk_load(connection: Connection, new: int, before: int | None) -> bool:
+    """The rule of ``_maybe_bulk``: ``new`` customers, at least the minimum and at least as
+    many as the table holds (``before``, counted here when None)."""
+    if new < BULK_LOAD_MIN_ROWS:
+        return False
+    if before is None:
+        # Counting a million rows takes seconds on PostgreSQL; whether the table holds more
+        # than ``new`` only needs that many.
+        before = _count(connection, upto=new + 1)
+    return new >= before
+
+
 def bulk_expected(connection: Connection, estimate: int) -> bool:
     """Whether a file of about ``estimate`` rows, of which the rows staged so far are a sample,
     will be written as a bulk load (for laying out progress; the write decides for itself)."""
-    if estimate < BULK_LOAD_MIN_ROWS:
-        return False
+    return estimate >= BULK_LOAD_MIN_ROWS and _worth_a_bulk_load(
+        connection, _estimated_new(connection, estimate), None
+    )
+
+
+def _estimated_new(connection: Connection, estimate: int) -> int:
+    """New customers in a file of about ``estimate`` rows, from the share in those staged."""
     staged = int(connection.exec_driver_sql(f"SELECT count(*) FROM {_STAGING}").scalar() or 0)
-    new = _new_rows(connection) * estimate // max(staged, 1)
-    return new >= BULK_LOAD_MIN_ROWS and _count(connection, upto=new + 1) <= new
+    return _new_rows(connection) * estimate // max(staged, 1)
 
 
 def _new_rows(connection: Connection) -> int:
@@ -468,8 +472,9 @@ class ChunkSaver:
     other they took 16 s + 15-20 s for a million new customers; overlapped, the longer of the
     two. Everything stays in the import's one transaction. The bulk-load decision (see
     ``_maybe_bulk``) is taken at the first chunk, from the share of new customers in it and the
-    size of the file; that chunk is saved before the next is read, so the caller knows it. If
-    an extra column turns out to hold text after chunks were saved with numbers or booleans in
+    size of the file; that chunk is saved before the next is read, so the caller knows it. A
+    first import into an empty table skips staging altogether (:meth:`begin`). If an extra
+    column turns out to hold text after chunks were saved with numbers or booleans in
     it, :class:`TypesChanged` asks the caller to import again, reading the whole file before
     saving.
     """
@@ -491,7 +496,6 @@ class ChunkSaver:
         self.pipeline = pipeline
         self.bulk = bulk
         self.classes: dict[str, str] = {}
-        self.first = True
         #: The bulk-load decision (see ``_maybe_bulk``); made by :meth:`begin` or the first
         #: saved chunk, known once the first save() returns.
         self.load = BulkLoad.NONE
@@ -537,31 +541,27 @@ class ChunkSaver:
             self.pipeline.submit(
                 lambda: (_copy_customers(self.connection, self.plan, text_rows), 0)
             )
-            self.first = False
             return
         data = _csv_text(rows)
         params: dict[str, Any] = {"lo": first_row, "hi": last_row}
-        first, self.first = self.first, False
-        self.pipeline.submit(lambda: self._step(data, params, first, estimate))
-        if first:
+        undecided = not self.decided
+        self.pipeline.submit(lambda: self._step(data, params, estimate))
+        if undecided:
             # Wait for the bulk-load decision: the caller lays out its progress bar by it.
             self.pipeline.finish()
 
-    def _step(
-        self, data: str, params: dict[str, Any], first: bool, estimate: int
-    ) -> tuple[int, int]:
+    def _step(self, data: str, params: dict[str, Any], estimate: int) -> tuple[int, int]:
         connection = self.connection
         _copy_csv(connection, self.columns, data)
-        if first and not self.decided:
-            staged = int(connection.exec_driver_sql(f"SELECT count(*) FROM {_STAGING}").scalar())
-            share = _new_rows(connection) / max(staged, 1)
+        if not self.decided:
+            new = _estimated_new(connection, estimate)
             self.load = self.bulk.enter_context(
                 _maybe_bulk(
                     connection,
                     lambda done, text: self.report(done, text),
                     self.cancel,
                     staged=estimate,
-                    new_rows=lambda: int(share * estimate),
+                    new_rows=lambda: new,
                 )
             )
             self.decided = True

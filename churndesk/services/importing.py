@@ -577,8 +577,8 @@ class _ChunkValidator:
         return ordered
 
     def _direct_columns(self, columns: dict[str, Sequence[Any]], n: int) -> list[Sequence[Any]]:
-        """Rows as the upsert's SELECT would make them of the staged columns: empty optional
-        text is NULL by COPY's CSV rules (name is kept as ''), attributes are JSON."""
+        """Rows for ``import_writes._copy_text``, which makes empty optional text NULL as the
+        upsert's SELECT does; the attributes as one JSON document per row."""
         plan = self.plan
         ordered: list[Sequence[Any]] = [columns[f] for f in plan.staged_fields]
         if plan.attributes:
