@@ -36,6 +36,12 @@ def stage(progress: ProgressFn | None, start: float, end: float) -> ProgressFn:
     return report
 
 
+def step_name(text: str) -> str:
+    """The step a progress text belongs to: its first word ("Reading", "Saving", ...). The
+    texts of one step start with the same word and say how far it got after it."""
+    return text.split(" ", 1)[0]
+
+
 class Throttled:
     """Forward progress only when the whole percentage changes (Orange's TaskState), or the
     step does: a text starting with another word ("Reading", then "Saving") always gets through.
@@ -53,7 +59,7 @@ class Throttled:
     def passes(self, fraction: float, text: str) -> bool:
         """Whether this update is one to forward; records it if so."""
         percent = int(fraction * 100)
-        step = text.split(" ", 1)[0]
+        step = step_name(text)
         if percent == self._last and step == self._step:
             return False
         self._last = percent

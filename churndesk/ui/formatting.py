@@ -52,3 +52,13 @@ def plain_tooltip(text: str) -> str:
 def count(n: int, noun: str, plural: str | None = None) -> str:
     """'1 alert', '2 alerts', '1,204 alerts'."""
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def duration(seconds: float) -> str:
+    """How long something took, to the second: 'under a second', '42 s', '1 min 5 s'."""
+    if seconds < 1:
+        return "under a second"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    return f"{whole // 60} min {whole % 60} s"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from churndesk.progress import Throttled, stage
+from churndesk.progress import Throttled, stage, step_name
 
 
 def test_throttled_forwards_whole_percentages_only() -> None:
@@ -31,3 +31,9 @@ def test_stage_maps_a_step_onto_its_part_of_the_bar() -> None:
     for fraction in (0.0, 0.5, 1.0):
         rebuild(fraction, "Rebuilding")
     assert [round(f, 3) for f in seen] == [0.6, 0.75, 0.9]
+
+
+def test_a_step_is_named_by_the_first_word_of_its_texts() -> None:
+    assert step_name("Reading big.csv: 1,000 rows (0 rejected)") == "Reading"
+    assert step_name("Saving customers: 5 of 9") == step_name("Saving 9 customers")
+    assert step_name("") == ""

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from churndesk.errors import ChurndeskError
-from churndesk.progress import ProgressFn
+from churndesk.progress import ProgressFn, step_name
 from churndesk.services.customer_fields import FIELD_LABELS, FIELDS
 from churndesk.services.importing import (
     ImportPreview,
@@ -40,6 +40,7 @@ from churndesk.services.importing import (
     import_customers,
     preview_import,
 )
+from churndesk.ui import formatting
 from churndesk.ui.errors import user_message
 from churndesk.ui.jobs import JobRunner, JobWorker
 
@@ -203,14 +204,6 @@ class MappingPage(QWizardPage):
         return preview is not None and not preview.problems
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 1:
-        return "under a second"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    return f"{seconds // 60:.0f} min {seconds % 60:.0f} s"
-
-
 class RunPage(QWizardPage):
     def __init__(self, wizard: ImportWizard) -> None:
         super().__init__()
@@ -269,7 +262,7 @@ class RunPage(QWizardPage):
 
     def _end_step(self, stopped: bool = False) -> None:
         if self._step and self._step != "Import":  # "Import finished" is the end, not a step
-            took = _duration(self.clock() - self._step_started)
+            took = formatting.duration(self.clock() - self._step_started)
             line = f"✗ Stopped while: {self._step_text}" if stopped else f"✓ {self._step_text}"
             self._done_steps.append(f"{line} ({took})")
             self.steps.setText("\n".join(self._done_steps))
@@ -279,7 +272,7 @@ class RunPage(QWizardPage):
     def _on_worker_progressed(self, fraction: float, text: str) -> None:
         self.bar.setValue(int(fraction * 100))
         self.status.setText(text or "Importing…")
-        step = text.split(" ", 1)[0]
+        step = step_name(text)
         if step != self._step:
             self._end_step()
             self._step = step
@@ -322,7 +315,7 @@ class ResultPage(QWizardPage):
         text = (
             f"{verb} {result.imported:,} of {result.rows:,} rows — {result.inserted:,} new, "
             f"{result.updated:,} updated, {result.unchanged:,} unchanged, "
-            f"{result.rejected:,} rejected, in {_duration(result.seconds)}."
+            f"{result.rejected:,} rejected, in {formatting.duration(result.seconds)}."
         )
         if result.error_count > len(result.errors):
             text += f" The first {len(result.errors):,} of {result.error_count:,} problems:"
