@@ -69,6 +69,7 @@ from churndesk.services.customer_fields import (
 from churndesk.services.import_plan import AttributeColumn, ImportPlan, attributes_json
 from churndesk.services.import_writes import (
     BULK_LOAD_MIN_ROWS,
+    EMPTY_IS_NULL,
     ChunkSaver,
     TypesChanged,
     bulk_expected,
@@ -577,10 +578,13 @@ class _ChunkValidator:
         return ordered
 
     def _direct_columns(self, columns: dict[str, Sequence[Any]], n: int) -> list[Sequence[Any]]:
-        """Rows for ``import_writes._copy_text``, which makes empty optional text NULL as the
-        upsert's SELECT does; the attributes as one JSON document per row."""
+        """Rows for ``import_writes._copy_customers``: empty optional text is NULL, as the
+        upsert's SELECT makes it; the attributes as one JSON document per row."""
         plan = self.plan
-        ordered: list[Sequence[Any]] = [columns[f] for f in plan.staged_fields]
+        ordered: list[Sequence[Any]] = [
+            [v or None for v in columns[f]] if f in EMPTY_IS_NULL else columns[f]
+            for f in plan.staged_fields
+        ]
         if plan.attributes:
             raw = [columns[a.staged] for a in plan.attributes]
             ordered.append(attributes_json(plan.attributes, raw))
