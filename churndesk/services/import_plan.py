@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from churndesk.services.customer_fields import FIELDS
@@ -103,11 +103,14 @@ class ImportPlan:
 
 
 def attributes_json(
-    attributes: Sequence[AttributeColumn], values: Sequence[Sequence[str | None]]
+    attributes: Sequence[AttributeColumn],
+    values: Sequence[Sequence[str | None]],
+    distinct: Sequence[Collection[str | None]] | None = None,
 ) -> list[str]:
     """Each row's attributes as a JSON object, from the extra columns' ``values`` (None for a
     blank) and the types inferred so far; the same document the SQL of ``import_writes``
-    builds from staged text.
+    builds from staged text. ``distinct`` may give each column's values once (the caller's
+    sets: hashing a million cells again costs seconds).
 
     Numbers pass through as written (the type regexes admit JSON number literals only),
     booleans become true or false, anything else a JSON string. Built once per distinct value
@@ -116,12 +119,13 @@ def attributes_json(
     pieces: list[list[str]] = []
     last = len(attributes) - 1
     for k, (attribute, column) in enumerate(zip(attributes, values, strict=True)):
+        once = set(column) if distinct is None else distinct[k]
         # The braces ride on the first and last pieces, so rows are joined by str.join alone.
         key = ("{" if k == 0 else "") + json.dumps(attribute.key, ensure_ascii=False) + ":"
         end = "}" if k == last else ""
         kind = attribute.type
         table: dict[str | None, str] = {None: key + "null" + end}
-        for value in set(column):
+        for value in once:
             if value is None:
                 continue
             if kind in ("integer", "number"):

@@ -529,6 +529,7 @@ class _ChunkValidator:
             if field_name in columns:
                 columns[field_name] = _render(columns[field_name], render)
 
+        distinct_values: list[set[str]] = []
         for attribute in plan.attributes:
             raw = cells[attribute.index]
             distinct = set(raw)
@@ -538,13 +539,14 @@ class _ChunkValidator:
                 raw = [None if v in blanks else v for v in raw]
             attribute.observe(distinct)
             columns[attribute.staged] = raw
+            distinct_values.append(distinct)
 
         failed = np.zeros(n, dtype=bool)
         for i, *_ in errors:
             failed[i] = True
         keep = ~failed
         ordered = (
-            self._direct_columns(columns, n)
+            self._direct_columns(columns, n, distinct_values)
             if self.direct
             else self._staged_columns(columns, first_row, n)
         )
@@ -577,9 +579,12 @@ class _ChunkValidator:
         ordered += [columns[a.staged] for a in plan.attributes]
         return ordered
 
-    def _direct_columns(self, columns: dict[str, Sequence[Any]], n: int) -> list[Sequence[Any]]:
+    def _direct_columns(
+        self, columns: dict[str, Sequence[Any]], n: int, distinct: list[set[str]]
+    ) -> list[Sequence[Any]]:
         """Rows for ``import_writes._copy_customers``: empty optional text is NULL, as the
-        upsert's SELECT makes it; the attributes as one JSON document per row."""
+        upsert's SELECT makes it; the attributes as one JSON document per row (``distinct``:
+        each extra column's values other than blanks)."""
         plan = self.plan
         ordered: list[Sequence[Any]] = [
             [v or None for v in columns[f]] if f in EMPTY_IS_NULL else columns[f]
@@ -587,7 +592,7 @@ class _ChunkValidator:
         ]
         if plan.attributes:
             raw = [columns[a.staged] for a in plan.attributes]
-            ordered.append(attributes_json(plan.attributes, raw))
+            ordered.append(attributes_json(plan.attributes, raw, distinct))
         else:
             ordered.append(["{}"] * n)
         return ordered
