@@ -34,10 +34,24 @@ SQLITE_SEARCH_TABLE = "customer_search"
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    """Alembic filter: leave out what the models do not describe (trigram indexes, FTS tables)."""
+    """Alembic filter: leave out what the models do not describe (trigram indexes, FTS tables)
+    and SQLite's rendering of an index with INCLUDE columns (see :func:`_sqlite_include`)."""
     if type_ == "index" and name and name.endswith(POSTGRES_ONLY_INDEX_SUFFIX):
         return False
+    if type_ == "index" and not reflected and compare_to is not None:
+        return not _sqlite_include(obj, compare_to)
     return not (type_ == "table" and name and name.startswith(SQLITE_SEARCH_TABLE))
+
+
+def _sqlite_include(model: Any, stored: Any) -> bool:
+    """Whether ``stored`` is how SQLite holds the model's index with ``postgresql_include``:
+    SQLite has no INCLUDE, so the included columns follow the key as trailing key columns
+    (migration 0010)."""
+    included = list(model.dialect_options["postgresql"]["include"] or [])
+    if not included:
+        return False
+    key = [column.name for column in model.columns]
+    return [column.name for column in stored.columns] == key + included
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -88,8 +88,9 @@ class Customer(Base):
         CheckConstraint("monthly_revenue IS NULL OR monthly_revenue >= 0", name="revenue"),
         Index(None, "name", "id"),
         Index(None, "email", "id"),
-        # Filters: on PostgreSQL each carries the other filter columns, so any combination is
-        # counted from one index (migration 0009).
+        # Filters: each carries the other filter columns, so any combination is counted from
+        # one index: INCLUDE on PostgreSQL (migration 0009), trailing key columns on SQLite,
+        # which has no INCLUDE (0010).
         Index(None, "segment", "id", postgresql_include=["plan", "status", "owner"]),
         Index(None, "plan", "id", postgresql_include=["segment", "status", "owner"]),
         Index(None, "country", "id"),

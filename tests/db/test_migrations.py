@@ -81,7 +81,8 @@ def test_every_sortable_customer_column_has_a_column_id_index(db_url: str) -> No
     engine = make_engine(db_url)
     try:
         inspector = inspect(engine)
-        customers = {tuple(ix["column_names"]) for ix in inspector.get_indexes("customers")}
+        # (SQLite's filter indexes carry the other filter columns after the id: 0010.)
+        customers = {tuple(ix["column_names"][:2]) for ix in inspector.get_indexes("customers")}
         scores = {tuple(ix["column_names"]) for ix in inspector.get_indexes("customer_scores")}
     finally:
         engine.dispose()
@@ -277,7 +278,7 @@ def test_filter_indexes_carry_the_other_filters_and_back(empty_db_url: str) -> N
     try:
         migrate.upgrade(engine, "0008")
         before = definitions()
-        migrate.upgrade(engine)
+        migrate.upgrade(engine, "0009")
         after = definitions()
         if engine.dialect.name == "postgresql":
             assert after["ix_customers_segment_id"].endswith(
@@ -314,6 +315,64 @@ def test_filter_indexes_carry_the_other_filters_and_back(empty_db_url: str) -> N
         else:
             assert after == before
         migrate.downgrade(engine, "0008")
+        assert definitions() == before
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_sqlite_filter_indexes_cover_the_other_filters_and_back(empty_db_url: str) -> None:
+    """0010: SQLite counts any mix of segment, plan, status and owner from one covering index
+    (trailing key columns after the id, as it has no INCLUDE); keyset order by (column, id) is
+    unchanged; the downgrade restores the definitions 0001 wrote."""
+    engine = make_engine(empty_db_url)
+
+    def definitions() -> dict[str, str]:
+        with engine.connect() as connection:
+            rows = connection.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'customers' "
+                "AND name LIKE 'ix_customers_%_id'"
+            ).all()
+        return {name: sql for name, sql in rows}
+
+    def plan(sql: str) -> str:
+        with engine.connect() as connection:
+            return " ".join(
+                row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")
+            )
+
+    count = (
+        "SELECT count(*) FROM customers WHERE plan = 'P2' AND status = 'active' AND owner = 'o1'"
+    )
+    try:
+        migrate.upgrade(engine, "0009")
+        before = definitions()
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
+                "INSERT INTO customers (external_id, name, status, segment, plan, owner, "
+                "attributes) SELECT 'c' || i, 'N', CASE WHEN i % 3 = 0 THEN 'churned' "
+                "ELSE 'active' END, 'S' || (i % 4), 'P' || (i % 5), 'o' || (i % 6), '{}' FROM n"
+            )
+            connection.exec_driver_sql("ANALYZE")
+        assert "COVERING INDEX" not in plan(count)
+        page = "SELECT id FROM customers WHERE plan = 'P2' ORDER BY plan, id LIMIT 50"
+        with engine.connect() as connection:
+            expected = connection.exec_driver_sql(page).scalars().all()
+        migrate.upgrade(engine)
+        after = definitions()
+        assert after["ix_customers_segment_id"].endswith(
+            'ON customers (segment, id, "plan", status, owner)'
+        )
+        assert after["ix_customers_country_id"] == before["ix_customers_country_id"]
+        assert "COVERING INDEX ix_customers_" in plan(count)
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql(count).scalar() == len(
+                [i for i in range(1, 2001) if i % 5 == 2 and i % 3 and i % 6 == 1]
+            )
+            assert connection.exec_driver_sql(page).scalars().all() == expected
+        assert "ix_customers_plan_id" in plan(page)
+        migrate.downgrade(engine, "0009")
         assert definitions() == before
     finally:
         engine.dispose()
