@@ -476,8 +476,8 @@ class _ChunkValidator:
         # external id -> the row it first appeared on, to report duplicates with their twin.
         self.seen_ids: dict[str, int] = {}
         self.today = plan.today
-        # Staging takes dates and times as text: rendered once per distinct value here instead
-        # of once per value by the driver.
+        # Staging takes dates and times as text: rendered once per distinct value, together
+        # with the parse, instead of once per value by the driver.
         self.renderers: dict[str, Callable[[Any], str]] = {
             "signup_date": dt.date.isoformat,
             "churned_at": _sqlite_timestamp if dialect == "sqlite" else dt.datetime.isoformat,
@@ -525,9 +525,6 @@ class _ChunkValidator:
                         errors.append((i, plan.header[j], value, reason))
         self._check_external_ids(columns, errors, first_row)
         self._check_status(columns, cells, errors)
-        for field_name, render in self.renderers.items():
-            if field_name in columns:
-                columns[field_name] = _render(columns[field_name], render)
 
         distinct_values: list[set[str]] = []
         for attribute in plan.attributes:
@@ -620,10 +617,14 @@ class _ChunkValidator:
         if field_name == "email":
             return _emails(raw)
         if field_name == "signup_date":
-            return _distinct_map(raw, lambda v: parse_date(v, today=today) if v.strip() else None)
-        if field_name == "churned_at":
+            day = self.renderers[field_name]
             return _distinct_map(
-                raw, lambda v: parse_timestamp(v, today=today) if v.strip() else None
+                raw, lambda v: day(parse_date(v, today=today)) if v.strip() else None
+            )
+        if field_name == "churned_at":
+            stamp = self.renderers[field_name]
+            return _distinct_map(
+                raw, lambda v: stamp(parse_timestamp(v, today=today)) if v.strip() else None
             )
         if field_name == "monthly_revenue":
             comma = plan.decimal_comma
@@ -689,11 +690,6 @@ class _ChunkValidator:
                         "A churn date is given but the status says the customer is active.",
                     )
                 )
-
-
-def _render(values: list[Any], render: Callable[[Any], str]) -> list[str | None]:
-    table = {v: render(v) for v in set(values) if v is not None}
-    return list(map(table.get, values))
 
 
 def _sqlite_timestamp(value: dt.datetime) -> str:
