@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -214,6 +214,8 @@ class RunPage(QWizardPage):
         self.bar.setRange(0, 100)
         self.status = QLabel("Starting…")
         self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.time_left = QLabel()
+        self.time_left.setStyleSheet("color: palette(placeholder-text);")
         self.cancel_button = QPushButton("Cancel import")
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
         self.message = _message_label()
@@ -223,7 +225,10 @@ class RunPage(QWizardPage):
         self.steps.setTextFormat(Qt.TextFormat.PlainText)
         self.steps.setStyleSheet("color: palette(placeholder-text);")
         layout = QVBoxLayout(self)
-        layout.addWidget(self.status)
+        heading = QHBoxLayout()
+        heading.addWidget(self.status, 1)
+        heading.addWidget(self.time_left)
+        layout.addLayout(heading)
         layout.addWidget(self.bar)
         layout.addWidget(self.cancel_button, alignment=Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.steps)
@@ -236,14 +241,25 @@ class RunPage(QWizardPage):
         self._step = ""
         self._step_text = ""
         self._step_started = 0.0
+        self._started: float | None = None
+        self._fraction = 0.0
+        # The time left is estimated again every second, so it grows while a long step (an
+        # index rebuild) holds the bar still instead of standing at a stale figure.
+        self.tick = QTimer(self)
+        self.tick.setInterval(1000)
+        self.tick.timeout.connect(self._on_tick)
 
     def initializePage(self) -> None:
         self.finished = False
         self.message.clear()
         self._done_steps.clear()
         self._step = ""
+        self._started = None
+        self._fraction = 0.0
         self.steps.clear()
         self.bar.setValue(0)
+        self.time_left.clear()
+        self.tick.start()
         self.cancel_button.setEnabled(True)
         self.worker = self._wizard.start_import()
         if self.worker is not None:
@@ -255,14 +271,16 @@ class RunPage(QWizardPage):
     def done(self, message: str = "") -> None:
         """The import ended: successfully unless there is a ``message`` (why it stopped)."""
         self.finished = True
+        self.tick.stop()
+        self.time_left.clear()
         self.cancel_button.setEnabled(False)
-        self._end_step(stopped=bool(message))
+        self._end_step(self.clock(), stopped=bool(message))
         self.message.setText(message)
         self.completeChanged.emit()
 
-    def _end_step(self, stopped: bool = False) -> None:
+    def _end_step(self, now: float, stopped: bool = False) -> None:
         if self._step and self._step != "Import":  # "Import finished" is the end, not a step
-            took = formatting.duration(self.clock() - self._step_started)
+            took = formatting.duration(now - self._step_started)
             line = f"✗ Stopped while: {self._step_text}" if stopped else f"✓ {self._step_text}"
             self._done_steps.append(f"{line} ({took})")
             self.steps.setText("\n".join(self._done_steps))
@@ -270,14 +288,36 @@ class RunPage(QWizardPage):
 
     @Slot(float, str)
     def _on_worker_progressed(self, fraction: float, text: str) -> None:
+        now = self.clock()
+        if self._started is None:
+            self._started = now
+        self._fraction = fraction
         self.bar.setValue(int(fraction * 100))
+        self._show_time_left(now)
         self.status.setText(text or "Importing…")
         step = step_name(text)
         if step != self._step:
-            self._end_step()
+            self._end_step(now)
             self._step = step
-            self._step_started = self.clock()
+            self._step_started = now
         self._step_text = text
+
+    @Slot()
+    def _on_tick(self) -> None:
+        if self._started is not None and not self.finished:
+            self._show_time_left(self.clock())
+
+    def _show_time_left(self, now: float) -> None:
+        """Show "about 40 s left": the time so far scaled by the share of the bar still to go.
+
+        The import lays its bar out by where the time of a large import goes (reading,
+        saving, rebuilding), so the share done is a fair clock. Nothing is promised before
+        5 % and 3 s of evidence.
+        """
+        elapsed = now - (self._started if self._started is not None else now)
+        done = self._fraction
+        left = elapsed * (1 - done) / done if done >= 0.05 and elapsed >= 3 else 0.0
+        self.time_left.setText(f"about {formatting.duration(left)} left" if left >= 1 else "")
 
     @Slot()
     def _on_cancel_clicked(self) -> None:
