@@ -55,10 +55,11 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
 
 
 def duration(seconds: float) -> str:
-    """How long something took, to the second: 'under a second', '42 s', '1 min 5 s'."""
+    """How long something took, to the second: 'under a second', '42 s', '1 min 5 s', '2 min'."""
     if seconds < 1:
         return "under a second"
     whole = round(seconds)
     if whole < 60:
         return f"{whole} s"
-    return f"{whole // 60} min {whole % 60} s"
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"

@@ -23,9 +23,9 @@ def test_tooltips_show_markup_literally() -> None:
     assert "&lt;b&gt;x&lt;/b&gt;" in formatting.plain_tooltip("<b>x</b>")
 
 
-def test_durations_round_to_the_second_and_never_show_sixty() -> None:
+def test_durations_round_to_the_second_and_never_show_sixty_or_zero_seconds() -> None:
     assert formatting.duration(0.4) == "under a second"
     assert formatting.duration(1.5) == "2 s"
-    assert formatting.duration(59.6) == "1 min 0 s"
-    assert formatting.duration(119.6) == "2 min 0 s"
+    assert formatting.duration(59.6) == "1 min"
+    assert formatting.duration(119.6) == "2 min"
     assert formatting.duration(93.4) == "1 min 33 s"

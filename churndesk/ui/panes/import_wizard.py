@@ -293,7 +293,7 @@ class RunPage(QWizardPage):
             self._started = now
         self._fraction = fraction
         self.bar.setValue(int(fraction * 100))
-        self._show_time_left(now)
+        self._show_time_left(now - self._started)
         self.status.setText(text or "Importing…")
         step = step_name(text)
         if step != self._step:
@@ -305,16 +305,15 @@ class RunPage(QWizardPage):
     @Slot()
     def _on_tick(self) -> None:
         if self._started is not None and not self.finished:
-            self._show_time_left(self.clock())
+            self._show_time_left(self.clock() - self._started)
 
-    def _show_time_left(self, now: float) -> None:
+    def _show_time_left(self, elapsed: float) -> None:
         """Show "about 40 s left": the time so far scaled by the share of the bar still to go.
 
         The import lays its bar out by where the time of a large import goes (reading,
         saving, rebuilding), so the share done is a fair clock. Nothing is promised before
         5 % and 3 s of evidence.
         """
-        elapsed = now - (self._started if self._started is not None else now)
         done = self._fraction
         left = elapsed * (1 - done) / done if done >= 0.05 and elapsed >= 3 else 0.0
         self.time_left.setText(f"about {formatting.duration(left)} left" if left >= 1 else "")
