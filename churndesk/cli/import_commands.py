@@ -87,6 +87,8 @@ def import_customers_command(ctx: CommandContext) -> int:
         f"{r.rows:,} rows, {r.inserted:,} inserted, {r.updated:,} updated, "
         f"{r.unchanged:,} unchanged, {r.rejected:,} rejected."
     )
+    for warning in r.warnings:  # saved, but something after the commit went wrong
+        print(f"warning: {warning}", file=ctx.stderr)
     if ctx.json:
         ctx.emit(_json(r), human)
     else:

@@ -20,6 +20,9 @@ indexes back together with the rows. Where they differ is what other connections
   load brings more rows than the table holds (a first import), and it is taken only if other
   sessions let go of the table within ``wait_ms``, and only by a login allowed to drop the
   indexes (the table's owner); otherwise the rows are written with the indexes in place.
+  With ``defer`` the indexes are not rebuilt in the transaction but listed in
+  ``pending_indexes`` for :func:`churndesk.db.pending_indexes.build_pending` to build after the
+  commit, two at a time, while other desktops read again.
 """
 
 from __future__ import annotations
@@ -33,18 +36,12 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
+from churndesk.db import pending_indexes
 from churndesk.db.locks import lock_table, owns_table, timed_out
+from churndesk.db.pending_indexes import PG_BUILD_MEMORY, index_method
 
 log = logging.getLogger(__name__)
 
-#: PostgreSQL sorts for CREATE INDEX in this much memory (the server default is 64 MB); a GIN
-#: build accumulates its entries in it too.
-PG_BUILD_MEMORY = "256MB"
-
-
-#: Rough cost of building an index of each kind relative to a B-tree (a trigram GIN index of
-#: a million names takes 3-5 s, a B-tree 1 s): weights for progress while they are rebuilt.
-_BUILD_WEIGHTS = {"gin": 4.0}
 #: SQLite's search index over three columns of a million customers: 11-15 s.
 _SEARCH_REBUILD_WEIGHT = 10.0
 
@@ -53,17 +50,24 @@ Progress = Callable[[float], None]
 
 @contextmanager
 def indexes_rebuilt(
-    connection: Connection, table: str, *, wait_ms: int, progress: Progress | None = None
+    connection: Connection,
+    table: str,
+    *,
+    wait_ms: int,
+    progress: Progress | None = None,
+    defer: bool = False,
 ) -> Iterator[bool]:
     """Drop ``table``'s secondary indexes for the body, then recreate them; yields whether it did.
 
     Indexes backing a constraint (primary key, unique) stay: the body's ON CONFLICT needs them.
     Runs in the caller's transaction and commits nothing. ``table`` is a trusted identifier.
     ``progress`` gets the share of the rebuild done before each index and 1.0 at the end; it
-    may raise (a cancel) to abandon the rebuild along with the caller's transaction.
+    may raise (a cancel) to abandon the rebuild along with the caller's transaction. ``defer``
+    (PostgreSQL only) lists the indexes in ``pending_indexes`` instead of rebuilding them; the
+    caller runs ``pending_indexes.build_pending`` after its commit.
     """
     if connection.dialect.name == "postgresql":
-        with _postgres(connection, table, wait_ms, progress or _ignore) as dropped:
+        with _postgres(connection, table, wait_ms, progress or _ignore, defer) as dropped:
             yield dropped
     else:
         with _sqlite(connection, table, progress or _ignore):
@@ -86,13 +90,7 @@ def _recreate(connection: Connection, steps: list[tuple[str, float]], progress: 
 
 
 def _index_steps(definitions: list[str]) -> list[tuple[str, float]]:
-    return [(d, _BUILD_WEIGHTS.get(_method(d), 1.0)) for d in definitions]
-
-
-def _method(definition: str) -> str:
-    """The access method of a CREATE INDEX statement ("btree" when it names none)."""
-    words = definition.lower().split()
-    return words[words.index("using") + 1] if "using" in words else "btree"
+    return [(d, pending_indexes.BUILD_WEIGHTS.get(index_method(d), 1.0)) for d in definitions]
 
 
 #: ``content='customers'`` in an FTS5 table's CREATE VIRTUAL TABLE statement.
@@ -152,7 +150,7 @@ def _sqlite(connection: Connection, table: str, progress: Progress) -> Iterator[
 
 @contextmanager
 def _postgres(
-    connection: Connection, table: str, wait_ms: int, progress: Progress
+    connection: Connection, table: str, wait_ms: int, progress: Progress, defer: bool
 ) -> Iterator[bool]:
     if not owns_table(connection, table) or not _lock_exclusively(connection, table, wait_ms):
         yield False
@@ -171,6 +169,9 @@ def _postgres(
     for name, _ in indexes:
         connection.exec_driver_sql(f"DROP INDEX {quote(name)}")
     yield True
+    if defer:
+        pending_indexes.defer(connection, table, [(name, sql) for name, sql in indexes])
+        return
     connection.execute(
         text("SELECT set_config('maintenance_work_mem', :v, true)"), {"v": PG_BUILD_MEMORY}
     )

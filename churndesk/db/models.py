@@ -405,3 +405,14 @@ class Setting(Base):
         Timestamp, server_default=func.now(), onupdate=func.now()
     )
     updated_by: Mapped[str | None] = mapped_column(String(63))
+
+
+class PendingIndex(Base):
+    """An index a bulk load dropped, to build after its commit (churndesk.db.pending_indexes)."""
+
+    __tablename__ = "pending_indexes"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(63))
+    definition: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())

@@ -4,8 +4,9 @@ Valid rows go to a TEMP staging table (COPY on PostgreSQL, executemany on SQLite
 ``INSERT ... SELECT ... ON CONFLICT (external_id) DO UPDATE`` per batch moves them into
 ``customers``, building the attributes JSON in SQL from the extra columns' inferred types and
 leaving unchanged rows alone. On PostgreSQL :class:`ChunkSaver` does that chunk by chunk on a
-worker thread while the next chunk is read; a first import drops and rebuilds the customer
-indexes (``_maybe_bulk``). Callers own the transaction.
+worker thread while the next chunk is read; a first import drops the customer indexes and
+rebuilds them before the commit (SQLite) or lists them to be built after it (PostgreSQL,
+``_maybe_bulk``). Callers own the transaction.
 """
 
 from __future__ import annotations
@@ -375,8 +376,9 @@ def _maybe_bulk(
         report(done, "Rebuilding the customer indexes")
         check_cancel(cancel)
 
+    # PostgreSQL builds them after the commit, two at a time (churndesk.db.pending_indexes).
     with indexes_rebuilt(
-        connection, "customers", wait_ms=BULK_LOCK_WAIT_MS, progress=rebuilding
+        connection, "customers", wait_ms=BULK_LOCK_WAIT_MS, progress=rebuilding, defer=True
     ) as rebuilt:
         log.info("import: customer indexes %s", "rebuilt" if rebuilt else "kept (table busy)")
         yield BulkLoad.EXCLUSIVE if rebuilt else BulkLoad.SHARED

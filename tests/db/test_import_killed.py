@@ -58,9 +58,14 @@ def customers_csv(path: Path, count: int, name: str, plan: str) -> Path:
 
 def kill_inside_the_transaction(db_url: str, path: Path) -> None:
     """Run the CHILD import of ``path`` and SIGKILL it just before its COMMIT."""
+    kill_child_at(CHILD, "IN-TRANSACTION", db_url, path)
+
+
+def kill_child_at(code: str, marker: str, db_url: str, path: Path) -> None:
+    """Run ``code`` with arguments ``db_url`` and ``path``; SIGKILL it once it prints ``marker``."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with subprocess.Popen(
-        [sys.executable, "-c", CHILD, db_url, str(path)],
+        [sys.executable, "-c", code, db_url, str(path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -71,7 +76,7 @@ def kill_inside_the_transaction(db_url: str, path: Path) -> None:
         try:
             assert child.stdout is not None and child.stderr is not None
             line = child.stdout.readline()
-            if line.strip() != "IN-TRANSACTION":
+            if line.strip() != marker:
                 child.wait(timeout=60)
                 raise AssertionError(line + child.stderr.read())
             child.send_signal(signal.SIGKILL)
