@@ -22,9 +22,11 @@ from PySide6.QtWidgets import (
 
 from churndesk import __version__
 from churndesk.db.connect import Database
+from churndesk.errors import ChurndeskError
 from churndesk.progress import ProgressFn
 from churndesk.services.changes import Changes
 from churndesk.services.customer_views import FilterChoices, filter_choices
+from churndesk.services.indexes import BUILD_TEXT, finish_indexes, indexes_to_build
 from churndesk.services.overview import Overview, database_overview
 from churndesk.ui.errors import show_error
 from churndesk.ui.job_status import JobStatusWidget
@@ -123,6 +125,7 @@ class MainWindow(QMainWindow):
         self.models_pane.refresh()
         self.alerts_pane.refresh()
         self.notifier.start()
+        self.finish_indexes()
         # Everything imported and built so far lives as long as the window. Frozen, the garbage
         # collector stops re-walking it on every full collection: those walks held the GIL
         # (and with it the GUI thread) for 60-70 ms while views of a million rows loaded.
@@ -223,6 +226,35 @@ class MainWindow(QMainWindow):
         worker = self.jobs.start("_overview", count, lane="read")
         worker.succeeded.connect(self._on_overview_succeeded)
         worker.failed.connect(self._on_job_failed)
+
+    def finish_indexes(self) -> None:
+        """Build, in the background, the customer indexes an interrupted import left behind."""
+        engine = self.database.engine
+
+        def count(progress: ProgressFn, cancel: threading.Event) -> int:
+            return indexes_to_build(engine)
+
+        worker = self.jobs.start("_indexes_to_build", count, lane="read")
+        worker.succeeded.connect(self._on_indexes_counted)
+        worker.failed.connect(self._on_job_failed)
+
+    @Slot(object)
+    def _on_indexes_counted(self, count: int) -> None:
+        if not count:
+            return
+        engine = self.database.engine
+
+        def build(progress: ProgressFn, cancel: threading.Event) -> tuple[str, ...]:
+            return finish_indexes(engine, progress, cancel)
+
+        worker = self.jobs.start(BUILD_TEXT, build)
+        worker.succeeded.connect(self._on_indexes_finished)
+        worker.failed.connect(self._on_job_failed)
+
+    @Slot(object)
+    def _on_indexes_finished(self, problems: tuple[str, ...]) -> None:
+        for problem in problems:
+            show_error(self, ChurndeskError(problem))
 
     def _tray_icon(self) -> QSystemTrayIcon | None:
         """A tray icon where the desktop has a tray; elsewhere alerts use the in-window banner."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from sqlalchemy import func, select
 
 from churndesk.db.connect import Database
 from churndesk.db.models import Customer
+from churndesk.services.importing import import_customers
 from churndesk.ui.panes.import_wizard import NOT_IMPORTED, ImportWizard
 
 
@@ -163,3 +165,41 @@ def test_the_bar_says_about_how_long_is_left(qtbot, database, jobs) -> None:
     page.done()
     assert page.time_left.text() == ""
     assert not page.tick.isActive()
+
+
+def test_once_committing_the_import_cannot_be_cancelled(qtbot, database, jobs) -> None:
+    """On PostgreSQL the indexes are built after the commit: cancel could no longer undo
+    anything, so the button says so by being disabled."""
+    wizard = _wizard(qtbot, database, jobs)
+    page = wizard.run_page
+    _fake_clock(page, [0.0, 30.0, 31.0, 31.5, 57.0, 57.0])
+    page._on_worker_progressed(0.0, "Reading big.csv")
+    page._on_worker_progressed(0.5, "Saving 1,000,000 customers")
+    assert page.cancel_button.isEnabled()
+    page._on_worker_progressed(0.56, "Committing 1,000,000 customers")
+    assert not page.cancel_button.isEnabled()
+    page._on_worker_progressed(0.57, "Rebuilding the customer indexes")
+    page._on_worker_progressed(1.0, "Import finished")
+    assert not page.cancel_button.isEnabled()
+    page.done()
+    assert page.steps.text().splitlines() == [
+        "✓ Reading big.csv (30 s)",
+        "✓ Saving 1,000,000 customers (1 s)",
+        "✓ Committing 1,000,000 customers (under a second)",
+        "✓ Rebuilding the customer indexes (26 s)",
+    ]
+
+
+def test_a_problem_after_the_commit_is_shown_with_the_result(
+    qtbot, database, jobs, tmp_path: Path
+) -> None:
+    path = tmp_path / "one.csv"
+    path.write_text("external_id,name\nc1,Ada\n", encoding="utf-8")
+    result = import_customers(database.engine, path)
+    warning = "The index ix_customers_name_trgm could not be built; searches stay slow."
+    wizard = _wizard(qtbot, database, jobs)
+    wizard.result = dataclasses.replace(result, warnings=(warning,))
+    wizard.result_page.initializePage()
+    text = wizard.result_page.summary.text()
+    assert text.startswith("Imported 1 of 1 rows")
+    assert text.endswith(warning)

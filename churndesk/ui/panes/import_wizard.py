@@ -296,6 +296,9 @@ class RunPage(QWizardPage):
         self._show_time_left(now - self._started)
         self.status.setText(text or "Importing…")
         step = step_name(text)
+        if step == "Committing":
+            # From here on the import is saved whatever happens: nothing left to cancel.
+            self.cancel_button.setEnabled(False)
         if step != self._step:
             self._end_step(now)
             self._step = step
@@ -362,6 +365,8 @@ class ResultPage(QWizardPage):
             text += " Problems:"
         else:
             text += " No row had a problem."
+        if result.warnings:  # the import is saved, but something after it went wrong
+            text += "\n\n" + "\n".join(result.warnings)
         self.summary.setText(text)
         # An empty problem table and a disabled report button would only raise questions.
         self.errors.setHidden(result.error_count == 0)
