@@ -322,6 +322,7 @@ def test_sqlite_rebuilds_the_search_index_after_a_bulk_load(
         real(connection, steps, progress)
 
     monkeypatch.setattr(bulk_indexes, "_recreate", spy)
+    monkeypatch.setattr(bulk_indexes, "SEARCH_FILL_BATCH", 100)
     import_customers(engine, customers_csv(tmp_path / "a.csv", range(100)))
     triggers = {n: d for n, (_, d) in index_definitions(engine).items() if "search" in n}
     assert len(triggers) == 3
@@ -334,7 +335,17 @@ def test_sqlite_rebuilds_the_search_index_after_a_bulk_load(
             writer.writerow([f"c{i}", name, f"n{i}@example.com", "Basic", "1.50"])
     assert import_customers(engine, path).inserted == 200
     assert rebuilds == [True, True]
-    assert 'INSERT INTO "customer_search" ("customer_search") VALUES (\'rebuild\')' in (statements)
+    # Emptied, then filled 100 customers at a time (300 after the second import): the bar
+    # moves and a cancel is seen between batches.
+    fills = [s for s in statements if s.startswith('INSERT INTO "customer_search" (rowid')]
+    assert len(fills) == 1 + 3
+    assert fills[-1].endswith('WHERE "id" BETWEEN 201 AND 300')
+    assert (
+        statements.count(
+            'INSERT INTO "customer_search" ("customer_search") VALUES (\'delete-all\')'
+        )
+        == 2
+    )
     # The search finds the renamed and the new customers, and no longer the old names.
     assert len(load_view(engine, CustomerQuery(search="quokka"))) == 50
     assert len(load_view(engine, CustomerQuery(search="Name 25"))) == 10  # 250-259
@@ -348,3 +359,23 @@ def test_sqlite_rebuilds_the_search_index_after_a_bulk_load(
     with engine.begin() as connection:
         connection.exec_driver_sql("UPDATE customers SET name = 'Wombat' WHERE external_id = 'c7'")
     assert len(load_view(engine, CustomerQuery(search="wombat"))) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_sqlite_search_index_of_keys_far_apart_is_rebuilt_in_one_pass(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO customers (id, external_id, name, status, attributes, version) "
+            "VALUES (1, 'a', 'Ada', 'active', '{}', 1), "
+            "(1000000000000, 'b', 'Bob', 'active', '{}', 1)"
+        )
+        steps = bulk_indexes._search_fill_steps(
+            connection,
+            "customers",
+            "customer_search",
+            "CREATE VIRTUAL TABLE customer_search USING fts5(name, email, external_id, "
+            "content='customers', content_rowid='id', tokenize='trigram')",
+        )
+    assert [s for s, _ in steps] == [
+        'INSERT INTO "customer_search" ("customer_search") VALUES (\'rebuild\')'
+    ]
