@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, text
@@ -163,7 +164,10 @@ def test_builders_in_two_processes_share_the_work(engine: Engine) -> None:
     assert pending_names(engine) == set()
 
 
-def test_progress_counts_the_big_indexes_more(engine: Engine) -> None:
+def test_progress_counts_the_big_indexes_more(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pending_indexes, "PROGRESS_POLL_SECONDS", 60.0)  # completions only
     drop_and_list(engine, ["ix_customers_email_trgm", "ix_customers_plan_id"])
     seen: list[float] = []
     assert pending_indexes.build_pending(engine, sessions=1, progress=lambda f, m: seen.append(f))
@@ -209,3 +213,33 @@ def test_a_process_killed_while_building_leaves_the_rest_listed(
     assert finish_indexes(engine) == ()
     assert definitions_only(engine) == before
     assert pending_names(engine) == set()
+
+
+def test_the_bar_moves_during_a_build_by_the_servers_progress(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trigram index of a million e-mail addresses takes 10 s: the bar follows the server's
+    pg_stat_progress_create_index meanwhile, and only ever moves forward."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO customers (external_id, name, email, status, attributes, version) "
+            "SELECT 'c' || i, 'Customer ' || md5(i::text), md5(i::text) || '@example.com', "
+            "'active', '{}', 1 FROM generate_series(1, 50000) AS i"
+        )
+    drop_and_list(engine, sorted(n for n in definitions_only(engine) if "_trgm" in n))
+    monkeypatch.setattr(pending_indexes, "PROGRESS_POLL_SECONDS", 0.002)
+    shares: list[float] = []
+    real = pending_indexes.build_share
+
+    def spy(*args: Any) -> float:
+        shares.append(real(*args))
+        return shares[-1]
+
+    monkeypatch.setattr(pending_indexes, "build_share", spy)
+    seen: list[float] = []
+    assert pending_indexes.build_pending(engine, progress=lambda f, m: seen.append(f)) == 3
+    assert shares, "the server's progress was never read"
+    assert all(0.0 <= share < 1.0 for share in shares)
+    assert seen == sorted(seen)
+    assert seen[0] == 0.0 and seen[-1] == 1.0
+    assert all(f < 1.0 for f in seen[:-1])
