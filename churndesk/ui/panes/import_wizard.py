@@ -209,7 +209,7 @@ class RunPage(QWizardPage):
         super().__init__()
         self._wizard = wizard
         self.setTitle("Importing")
-        self.setSubTitle("You can cancel at any time; nothing is stored until the import ends.")
+        self.setSubTitle("Nothing is stored until the import commits; until then you can cancel.")
         self.bar = QProgressBar()
         self.bar.setRange(0, 100)
         self.status = QLabel("Starting…")
