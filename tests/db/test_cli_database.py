@@ -1,4 +1,4 @@
-"""The command line against real databases: upgrade, current, --json, wrong password."""
+"""The command line against real databases: upgrade, current, indexes, --json, wrong password."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from churndesk.db import pending_indexes
+from churndesk.db.engine import make_engine
 from tests import pg
 
 
@@ -75,3 +77,42 @@ def test_wrong_password_is_one_clear_line() -> None:
         f"churndesk: The server at {host}:{port} refused the password for user {PW_ROLE}."
     ]
     assert "not-the-password" not in result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_db_current_tells_of_indexes_left_and_db_indexes_builds_them(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        left = ["ix_customers_email_trgm", "ix_customers_plan_id"]
+        with engine.begin() as connection:  # what an import killed after its commit leaves
+            definitions = dict(
+                connection.exec_driver_sql(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'customers'"
+                ).all()
+            )
+            for name in left:
+                connection.exec_driver_sql(f"DROP INDEX {name}")
+            pending_indexes.defer(connection, "customers", [(n, definitions[n]) for n in left])
+
+        current = run_cli("db", "current", "--database", db_url, "--json")
+        assert json.loads(current.stdout)["indexes_to_build"] == 2
+        human = run_cli("db", "current", "--database", db_url).stdout
+        assert "2 customer indexes wait to be built" in human
+        assert "churndesk db indexes" in human
+
+        built = run_cli("db", "indexes", "--database", db_url, "--json")
+        assert built.returncode == 0, built.stderr
+        assert json.loads(built.stdout)["built"] == 2
+        assert pending_indexes.pending(engine) == []
+        with engine.connect() as connection:
+            now = dict(
+                connection.exec_driver_sql(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'customers'"
+                ).all()
+            )
+        assert now == definitions
+        again = run_cli("db", "indexes", "--database", db_url)
+        assert again.stdout.strip() == "No customer indexes were waiting to be built."
+    finally:
+        engine.dispose()
