@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy import Engine
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -77,3 +78,21 @@ def scratch_database(template: str | None = None) -> Iterator[str]:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+def leave_indexes_pending(engine: Engine, names: list[str]) -> dict[str, str]:
+    """Drop these customer indexes and list them to be built, as an import killed after its
+    commit leaves them; returns every customer index's definition from before."""
+    from churndesk.db import pending_indexes
+
+    with engine.begin() as connection:
+        definitions = {
+            str(n): str(d)
+            for n, d in connection.exec_driver_sql(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'customers'"
+            ).all()
+        }
+        for name in names:
+            connection.exec_driver_sql(f"DROP INDEX {name}")
+        pending_indexes.defer(connection, "customers", [(n, definitions[n]) for n in names])
+    return definitions

@@ -84,16 +84,9 @@ def test_wrong_password_is_one_clear_line() -> None:
 def test_db_current_tells_of_indexes_left_and_db_indexes_builds_them(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
-        left = ["ix_customers_email_trgm", "ix_customers_plan_id"]
-        with engine.begin() as connection:  # what an import killed after its commit leaves
-            definitions = dict(
-                connection.exec_driver_sql(
-                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'customers'"
-                ).all()
-            )
-            for name in left:
-                connection.exec_driver_sql(f"DROP INDEX {name}")
-            pending_indexes.defer(connection, "customers", [(n, definitions[n]) for n in left])
+        definitions = pg.leave_indexes_pending(
+            engine, ["ix_customers_email_trgm", "ix_customers_plan_id"]
+        )
 
         current = run_cli("db", "current", "--database", db_url, "--json")
         assert json.loads(current.stdout)["indexes_to_build"] == 2

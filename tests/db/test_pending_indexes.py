@@ -17,6 +17,7 @@ from churndesk.errors import ChurndeskError
 from churndesk.services import import_writes
 from churndesk.services.importing import import_customers
 from churndesk.services.indexes import finish_indexes
+from tests import pg
 from tests.db.test_import_bulk import ANALYST, customers_csv, index_definitions, scalar
 from tests.db.test_import_killed import kill_child_at
 
@@ -61,12 +62,7 @@ def pending_names(engine: Engine) -> set[str]:
 
 
 def drop_and_list(engine: Engine, names: list[str]) -> None:
-    """What a load leaves when it dies after its commit: indexes dropped and listed."""
-    definitions = index_definitions(engine)
-    with engine.begin() as connection:
-        for name in names:
-            connection.exec_driver_sql(f"DROP INDEX {name}")
-        pending_indexes.defer(connection, "customers", [(n, definitions[n][1]) for n in names])
+    pg.leave_indexes_pending(engine, names)
 
 
 def definitions_only(engine: Engine) -> dict[str, str]:

@@ -31,15 +31,7 @@ def interrupted() -> Iterator[Database]:
         url = pg.sqlalchemy_url(pg.database_dsn(name))
         engine = make_engine(url)
         migrate.upgrade(engine)
-        with engine.begin() as connection:
-            definitions = dict(
-                connection.exec_driver_sql(
-                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'customers'"
-                ).all()
-            )
-            for index in LEFT:
-                connection.exec_driver_sql(f"DROP INDEX {index}")
-            pending_indexes.defer(connection, "customers", [(n, definitions[n]) for n in LEFT])
+        pg.leave_indexes_pending(engine, LEFT)
         engine.dispose()
         database = open_database(url)
         yield database
