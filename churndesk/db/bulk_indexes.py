@@ -21,9 +21,9 @@ indexes back together with the rows. Where they differ is what other connections
   load brings more rows than the table holds (a first import), and it is taken only if other
   sessions let go of the table within ``wait_ms``, and only by a login allowed to drop the
   indexes (the table's owner); otherwise the rows are written with the indexes in place.
-  With ``defer`` the indexes are not rebuilt in the transaction but listed in
-  ``pending_indexes`` for :func:`churndesk.db.pending_indexes.build_pending` to build after the
-  commit, two at a time, while other desktops read again.
+  The indexes are not rebuilt in the transaction but listed in ``pending_indexes`` for
+  :func:`churndesk.db.pending_indexes.build_pending` to build after the commit, two at a time,
+  while other desktops read again.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from sqlalchemy.exc import OperationalError
 
 from churndesk.db import pending_indexes
 from churndesk.db.locks import lock_table, owns_table, timed_out
-from churndesk.db.pending_indexes import PG_BUILD_MEMORY, index_method
+from churndesk.db.pending_indexes import index_method
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +56,18 @@ def indexes_rebuilt(
     *,
     wait_ms: int,
     progress: Progress | None = None,
-    defer: bool = False,
 ) -> Iterator[bool]:
     """Drop ``table``'s secondary indexes for the body, then recreate them; yields whether it did.
 
     Indexes backing a constraint (primary key, unique) stay: the body's ON CONFLICT needs them.
     Runs in the caller's transaction and commits nothing. ``table`` is a trusted identifier.
-    ``progress`` gets the share of the rebuild done before each index and 1.0 at the end; it
-    may raise (a cancel) to abandon the rebuild along with the caller's transaction. ``defer``
-    (PostgreSQL only) lists the indexes in ``pending_indexes`` instead of rebuilding them; the
+    SQLite rebuilds after the body: ``progress`` gets the share of the rebuild done before each
+    step and 1.0 at the end; it may raise (a cancel) to abandon the rebuild along with the
+    caller's transaction. PostgreSQL lists the indexes in ``pending_indexes`` instead; the
     caller runs ``pending_indexes.build_pending`` after its commit.
     """
     if connection.dialect.name == "postgresql":
-        with _postgres(connection, table, wait_ms, progress or _ignore, defer) as dropped:
+        with _postgres(connection, table, wait_ms) as dropped:
             yield dropped
     else:
         with _sqlite(connection, table, progress or _ignore):
@@ -191,9 +190,7 @@ def _sqlite(connection: Connection, table: str, progress: Progress) -> Iterator[
 
 
 @contextmanager
-def _postgres(
-    connection: Connection, table: str, wait_ms: int, progress: Progress, defer: bool
-) -> Iterator[bool]:
+def _postgres(connection: Connection, table: str, wait_ms: int) -> Iterator[bool]:
     if not owns_table(connection, table) or not _lock_exclusively(connection, table, wait_ms):
         yield False
         return
@@ -211,13 +208,7 @@ def _postgres(
     for name, _ in indexes:
         connection.exec_driver_sql(f"DROP INDEX {quote(name)}")
     yield True
-    if defer:
-        pending_indexes.defer(connection, table, [(name, sql) for name, sql in indexes])
-        return
-    connection.execute(
-        text("SELECT set_config('maintenance_work_mem', :v, true)"), {"v": PG_BUILD_MEMORY}
-    )
-    _recreate(connection, _index_steps([definition for _, definition in indexes]), progress)
+    pending_indexes.defer(connection, table, [(name, sql) for name, sql in indexes])
 
 
 def _lock_exclusively(connection: Connection, table: str, wait_ms: int) -> bool:

@@ -28,8 +28,8 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from churndesk.db.locks import owns_table
-from churndesk.errors import Cancelled, ChurndeskError
-from churndesk.progress import ProgressFn, no_progress
+from churndesk.errors import ChurndeskError
+from churndesk.progress import ProgressFn, check_cancel, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def build_pending(
         worker.join()
     if failure is not None:
         raise failure
-    check_cancelled(cancel)
+    check_cancel(cancel)  # the indexes not begun stay listed for next time
     return built
 
 
@@ -260,11 +260,6 @@ class _Watch:
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
-
-
-def check_cancelled(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("Stopped; the remaining indexes are built next time.")
 
 
 def _builder(

@@ -378,7 +378,7 @@ def _maybe_bulk(
 
     # PostgreSQL builds them after the commit, two at a time (churndesk.db.pending_indexes).
     with indexes_rebuilt(
-        connection, "customers", wait_ms=BULK_LOCK_WAIT_MS, progress=rebuilding, defer=True
+        connection, "customers", wait_ms=BULK_LOCK_WAIT_MS, progress=rebuilding
     ) as rebuilt:
         log.info("import: customer indexes %s", "rebuilt" if rebuilt else "kept (table busy)")
         yield BulkLoad.EXCLUSIVE if rebuilt else BulkLoad.SHARED

@@ -995,7 +995,8 @@ def _run(
             check_cancel(cancel)
     except DBAPIError as exc:
         raise _database_error(engine, exc) from exc
-    warnings = finish_indexes(engine, stage(report, 1 - after_share, 0.99))
+    # A bulk load's own indexes, or those an earlier import left (then without a share).
+    warnings = finish_indexes(engine, stage(report, 0.99 - after_share, 0.99))
     if inserted or updated:
         # After many rows, also mark their pages all-visible (PostgreSQL): counts of filtered
         # views read the filter indexes alone only then (migration 0009).

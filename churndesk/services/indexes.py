@@ -49,8 +49,8 @@ def finish_indexes(
     except DBAPIError as exc:
         log.warning("indexes: building after the commit failed: %s", exc.orig)
         return (
-            "The customers are imported, but their indexes could not all be built; searches "
-            "and sorting stay slow until they are. They are tried again the next time churndesk "
-            "opens this database or imports customers.",
+            "The connection to the database failed while the customer indexes were built; "
+            "searches and sorting stay slow until they are. They are tried again the next time "
+            "churndesk opens this database or imports customers.",
         )
     return ()

@@ -239,3 +239,22 @@ def test_the_bar_moves_during_a_build_by_the_servers_progress(
     assert seen == sorted(seen)
     assert seen[0] == 0.0 and seen[-1] == 1.0
     assert all(f < 1.0 for f in seen[:-1])
+
+
+def test_the_next_import_finishes_what_an_earlier_one_left(engine: Engine, tmp_path: Path) -> None:
+    """A daily import, no bulk load of its own, builds the leftovers; its bar never goes back."""
+    import_customers(engine, customers_csv(tmp_path / "seed.csv", range(50)))
+    before = definitions_only(engine)
+    drop_and_list(engine, ["ix_customers_name_trgm", "ix_customers_plan_id"])
+    seen: list[tuple[float, str]] = []
+    result = import_customers(
+        engine,
+        customers_csv(tmp_path / "daily.csv", range(60)),
+        progress=lambda f, m: seen.append((f, m)),
+    )
+    assert (result.inserted, result.warnings) == (10, ())
+    assert definitions_only(engine) == before
+    assert pending_names(engine) == set()
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions)
+    assert any(m.startswith("Rebuilding") for _, m in seen)
