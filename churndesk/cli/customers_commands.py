@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from churndesk.cli.context import CommandContext
+from churndesk.plurals import counted
 
 LIST_COLUMNS = (
     ("external_id", "Customer ID", 12),
@@ -132,7 +133,7 @@ def list_command(ctx: CommandContext) -> int:
     lines = ["  ".join(_cell(title, width) for _, title, width in LIST_COLUMNS).rstrip()]
     for row in rows:
         lines.append("  ".join(_cell(row[name], width) for name, _, width in LIST_COLUMNS).rstrip())
-    lines.append(f"{len(rows):,} of {total:,} customers")
+    lines.append(f"{len(rows):,} of {counted(total, 'customer')}")
     ctx.emit({"total": total, "customers": rows}, "\n".join(lines))
     return 0
 
@@ -166,6 +167,6 @@ def export_command(ctx: CommandContext) -> int:
     )
     ctx.emit(
         {"file": str(result.path), "customers": result.rows, "columns": list(result.columns)},
-        f"Exported {result.rows:,} customers to {result.path}.",
+        f"Exported {counted(result.rows, 'customer')} to {result.path}.",
     )
     return 0

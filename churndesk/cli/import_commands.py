@@ -8,6 +8,7 @@ from typing import Any
 
 from churndesk.cli.context import CommandContext
 from churndesk.cli.terminal import terminal_progress
+from churndesk.plurals import counted
 
 #: Row errors printed to the terminal when there is no --errors-out file.
 SHOWN_ERRORS = 10
@@ -84,7 +85,7 @@ def import_customers_command(ctx: CommandContext) -> int:
     r = result
     human = (
         f"Imported {args.file} ({r.format.description}) into {database.display_name}: "
-        f"{r.rows:,} rows, {r.inserted:,} inserted, {r.updated:,} updated, "
+        f"{counted(r.rows, 'row')}, {r.inserted:,} inserted, {r.updated:,} updated, "
         f"{r.unchanged:,} unchanged, {r.rejected:,} rejected."
     )
     for warning in r.warnings:  # saved, but something after the commit went wrong
@@ -115,7 +116,10 @@ def _print_errors(ctx: CommandContext, result: Any, *, stream: Any) -> None:
         if more > 0:
             print(f"  … and {more:,} more; use --errors-out FILE for the full report.", file=stream)
     else:
-        print(f"Error report ({result.error_count:,} errors): {result.errors_path}", file=stream)
+        print(
+            f"Error report ({counted(result.error_count, 'error')}): {result.errors_path}",
+            file=stream,
+        )
 
 
 def _delimiter(text: str | None) -> str | None:

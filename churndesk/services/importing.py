@@ -48,6 +48,7 @@ from sqlalchemy.exc import DBAPIError
 
 from churndesk.db.maintenance import refresh_statistics
 from churndesk.errors import ChurndeskError, DatabaseUnavailable, ValidationError
+from churndesk.plurals import counted
 from churndesk.progress import ProgressFn, Throttled, check_cancel, stage
 from churndesk.services import audit
 from churndesk.services.changes import Changes, publish
@@ -963,7 +964,8 @@ def _run(
                 )
             if all_or_nothing and sink.count:
                 raise ImportRejected(
-                    f"{sink.rejected_rows:,} of {rows_read:,} rows have errors; nothing was "
+                    f"{sink.rejected_rows:,} of {counted(rows_read, 'row')} "
+                    f"{'has' if sink.rejected_rows == 1 else 'have'} errors; nothing was "
                     "imported (all-or-nothing).",
                     result(0, 0, committed=False),
                 )

@@ -104,7 +104,7 @@ def test_cli_import_list_show_export(db_url: str, telco_csv: Path, tmp_path: Pat
     code = main(["--database", db_url, "import", "customers", str(bad), "--all-or-nothing"])
     captured = capsys.readouterr()
     assert code == 1
-    assert captured.err.strip().splitlines()[-1].startswith("churndesk: 1 of 2 rows have errors")
+    assert captured.err.strip().splitlines()[-1].startswith("churndesk: 1 of 2 rows has errors")
     assert main(["--database", db_url, "import", "customers", str(bad), "--map", "bogus=x"]) == 1
     assert "not a customer field" in capsys.readouterr().err
 
@@ -120,6 +120,19 @@ def test_cli_import_list_show_export(db_url: str, telco_csv: Path, tmp_path: Pat
     target = tmp_path / "all.csv"
     assert main(["--database", db_url, "customers", "export", str(target)]) == 0
     assert "7,044 customers" in capsys.readouterr().out
+
+
+def test_cli_summary_says_one_row_and_one_error(db_url: str, tmp_path: Path, capsys) -> None:
+    one = tmp_path / "one.csv"
+    one.write_text("customerID,MonthlyCharges\nx1,abc\n", encoding="utf-8")
+    report = tmp_path / "one-errors.csv"
+    assert main(["--database", db_url, "import", "customers", str(one),
+                 "--errors-out", str(report)]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert ": 1 row, 0 inserted," in out
+    assert f"Error report (1 error): {report}" in out
+    assert main(["--database", db_url, "customers", "export", str(tmp_path / "none.csv")]) == 0
+    assert "Exported 0 customers" in capsys.readouterr().out
 
 
 # --- Property: any row the export writes reads back identical through the import -------------

@@ -339,7 +339,7 @@ def test_all_or_nothing_writes_nothing(engine: Engine, tmp_path: Path) -> None:
         [["s1", "new@example.com"], ["n1", "ok@example.com"], ["n2", "broken"]],
     )
     report = tmp_path / "report.csv"
-    with pytest.raises(ImportRejected, match="1 of 3 rows have errors") as info:
+    with pytest.raises(ImportRejected, match="1 of 3 rows has errors") as info:
         import_customers(engine, path, all_or_nothing=True, errors_out=report, today=TODAY)
     assert snapshot(engine) == before
     assert not info.value.result.committed

@@ -201,5 +201,5 @@ def test_a_problem_after_the_commit_is_shown_with_the_result(
     wizard.result = dataclasses.replace(result, warnings=(warning,))
     wizard.result_page.initializePage()
     text = wizard.result_page.summary.text()
-    assert text.startswith("Imported 1 of 1 rows")
+    assert text.startswith("Imported 1 of 1 row —")
     assert text.endswith(warning)

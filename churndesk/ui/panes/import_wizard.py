@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from churndesk.errors import ChurndeskError
+from churndesk.plurals import counted
 from churndesk.progress import ProgressFn, step_name
 from churndesk.services.customer_fields import FIELD_LABELS, FIELDS
 from churndesk.services.importing import (
@@ -355,8 +356,8 @@ class ResultPage(QWizardPage):
             return
         verb = "Imported" if result.committed else "Nothing was imported:"
         text = (
-            f"{verb} {result.imported:,} of {result.rows:,} rows — {result.inserted:,} new, "
-            f"{result.updated:,} updated, {result.unchanged:,} unchanged, "
+            f"{verb} {result.imported:,} of {counted(result.rows, 'row')} — "
+            f"{result.inserted:,} new, {result.updated:,} updated, {result.unchanged:,} unchanged, "
             f"{result.rejected:,} rejected, in {formatting.duration(result.seconds)}."
         )
         if result.error_count > len(result.errors):
