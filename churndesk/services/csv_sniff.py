@@ -218,7 +218,7 @@ class CsvReader:
                     ends.extend(range(line + 1, last + 1))  # one record per line
                     records.extend(batch)
                 else:
-                    _add_spanning(batch, line, records, ends)
+                    add_spanning(batch, line, records, ends)
                 line = last
             if not records:
                 return
@@ -252,7 +252,7 @@ class CsvReader:
             ) from exc
 
 
-def _add_spanning(
+def add_spanning(
     batch: list[list[str]], line: int, records: list[list[str]], ends: list[int]
 ) -> None:
     """Add ``batch`` (read after ``line``) to ``records`` with the line each record ends on.

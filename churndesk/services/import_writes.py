@@ -47,7 +47,7 @@ UPSERT_SHARE_OF_BULK = 0.25
 
 _STAGING = "import_staging"
 _PG_TYPES = {
-    "row_no": "integer",
+    "row_no": "bigint",  # a row key: parallel reads number rows by block (import_parallel)
     "signup_date": "date",
     "monthly_revenue": "numeric(12, 2)",
     "churned_at": "timestamptz",
@@ -75,7 +75,7 @@ def write_staging(connection: Connection, columns: Sequence[str], rows: Iterable
     upsert turns a NULL name back into '', so CSV's empty-field-is-NULL rule loses nothing.
     """
     if connection.dialect.name == "postgresql":
-        _copy_csv(connection, columns, _csv_text(rows))
+        _copy_csv(connection, columns, csv_text(rows))
         return
     raw = connection.connection.dbapi_connection
     assert raw is not None
@@ -89,7 +89,13 @@ def write_staging(connection: Connection, columns: Sequence[str], rows: Iterable
         cursor.close()
 
 
-def _csv_text(rows: Iterable[Any]) -> str:
+def write_staging_text(connection: Connection, columns: Sequence[str], data: str) -> None:
+    """PostgreSQL: append rows already written as CSV text (by ``csv_text``) to the staging
+    table."""
+    _copy_csv(connection, columns, data)
+
+
+def csv_text(rows: Iterable[Any]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
@@ -509,11 +515,17 @@ class ChunkSaver:
     def save(self, rows: Iterable[Any], first_row: int, last_row: int, estimate: int) -> None:
         """Queue a chunk's valid rows (file rows ``first_row``..``last_row``); ``estimate`` is
         the number of rows the file is expected to hold."""
-        self._check_types()
         if self.direct:
+            self._check_types()
             self.pipeline.submit(lambda: (_copy_customers(self.connection, self.plan, rows), 0))
             return
-        data = _csv_text(rows)
+        self.save_text(csv_text(rows), first_row, last_row, estimate)
+
+    def save_text(self, data: str, first_row: int, last_row: int, estimate: int) -> None:
+        """Queue rows already written as CSV text, with row keys ``first_row``..``last_row``
+        (staged path only)."""
+        assert not self.direct
+        self._check_types()
         params: dict[str, Any] = {"lo": first_row, "hi": last_row}
         undecided = not self.decided
         self.pipeline.submit(lambda: self._step(data, params, estimate))

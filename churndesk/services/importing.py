@@ -4,7 +4,10 @@ How it works, and why:
 
 * The file is read in chunks (never whole) by :class:`~churndesk.services.csv_sniff.CsvReader`.
   Each chunk is validated column by column; a field's values are converted once per distinct
-  value, which makes low-cardinality columns (dates, plans, status) nearly free.
+  value, which makes low-cardinality columns (dates, plans, status) nearly free. Big files are
+  read and validated by two worker processes instead (:mod:`churndesk.services.import_parallel`),
+  block by block, while this process writes; anything they cannot do exactly as one process
+  would (a duplicate id, a stray quote) makes the import read the file again here.
 * Valid rows go to a TEMP staging table (:mod:`~churndesk.services.import_writes`): COPY on
   PostgreSQL, executemany on SQLite. Extra columns are staged as text, because a column's type
   is a property of the whole column ("0012" in any row keeps an id-like column text), known
@@ -37,7 +40,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +53,7 @@ from churndesk.db.maintenance import refresh_statistics
 from churndesk.errors import ChurndeskError, DatabaseUnavailable, ValidationError
 from churndesk.plurals import counted
 from churndesk.progress import ProgressFn, Throttled, check_cancel, stage
-from churndesk.services import audit
+from churndesk.services import audit, import_parallel
 from churndesk.services.changes import Changes, publish
 from churndesk.services.collection import fewer_collections
 from churndesk.services.csv_sniff import CsvFormat, CsvReader, RecordChunk, detect_format
@@ -77,6 +80,7 @@ from churndesk.services.import_writes import (
     create_staging,
     upsert,
     write_staging,
+    write_staging_text,
 )
 from churndesk.services.indexes import finish_indexes
 from churndesk.services.write_behind import WriteBehind
@@ -480,6 +484,8 @@ class _ChunkValidator:
         self.width = len(plan.header)
         # external id -> the row it first appeared on, to report duplicates with their twin.
         self.seen_ids: dict[str, int] = {}
+        #: How many rows repeated an id seen before (import_parallel reads again if any).
+        self.duplicates = 0
         self.today = plan.today
         # Staging takes dates and times as text: rendered once per distinct value, together
         # with the parse, instead of once per value by the driver.
@@ -666,6 +672,7 @@ class _ChunkValidator:
             row = first_row + i
             first = seen.setdefault(value, row)
             if first != row:
+                self.duplicates += 1
                 errors.append(
                     (i, column, value, f"The customer ID {value} already appeared on row {first}.")
                 )
@@ -775,6 +782,7 @@ def import_customers(
         list(churn_values) if churn_values is not None else None
     )
     pipelined = True
+    parallel = True
     while True:
         sink = _ErrorSink(Path(errors_out) if errors_out is not None else None)
         keep_report = False
@@ -804,6 +812,7 @@ def import_customers(
                     cancel,
                     started,
                     pipelined,
+                    parallel,
                 )
             keep_report = True
             result = _with_report(result, sink.finish(keep=True))
@@ -816,6 +825,12 @@ def import_customers(
             pipelined = False
             report = Throttled(progress)
             report(0.0, f"Reading {source.name} again: column {exc.key} holds text")
+        except import_parallel.ReadAgain as exc:
+            # Rolled back: read in one process what the workers could not (see import_parallel).
+            log.info("import: reading %s in one process: %s", source.name, exc.reason)
+            parallel = False
+            report = Throttled(progress)
+            report(0.0, f"Reading {source.name} again")
         except ImportRejected as exc:
             keep_report = True
             exc.result = _with_report(exc.result, sink.finish(keep=True))
@@ -861,6 +876,91 @@ def _make_plan(
     )
 
 
+@dataclass
+class _Chunk:
+    """Rows read and validated, one way or the other: what the writing loop of ``_run`` needs.
+
+    ``first_key`` is the row key of the first record (its row number when read in one process);
+    the valid rows come as ``rows`` to stage, or as COPY CSV text from a worker process.
+    """
+
+    records: int
+    first_key: int
+    valid: int
+    rejected: int
+    errors: list[RowError]
+    bytes_read: int
+    rows: Iterable[tuple[Any, ...]] = ()
+    text: str | None = None
+
+
+def _sequential_chunks(
+    reader: CsvReader,
+    validator: _ChunkValidator,
+    saver: ChunkSaver | None,
+    chunk_size: int,
+    total_bytes: int,
+    cancel: threading.Event | None,
+) -> Iterator[_Chunk]:
+    """Read and validate the file in this process."""
+    previous_end = reader.header_line
+    for chunk in reader.chunks(chunk_size, cancel):
+        if saver is not None and chunk.first_index == 0:
+            saver.begin(len(chunk.records) * total_bytes // max(chunk.bytes_read, 1))
+            validator.direct = saver.direct
+        prepared = validator.prepare(chunk, previous_end)
+        previous_end = chunk.end_lines[-1]
+        yield _Chunk(
+            len(chunk.records),
+            chunk.first_index + 2,
+            prepared.valid,
+            prepared.rejected,
+            prepared.errors,
+            chunk.bytes_read,
+            rows=prepared.rows,
+        )
+
+
+def _parallel_chunks(
+    source: Path,
+    fmt: CsvFormat,
+    plan: ImportPlan,
+    dialect: str,
+    header_line: int,
+    cancel: threading.Event | None,
+) -> Iterator[_Chunk]:
+    """Read and validate the file in worker processes (:mod:`import_parallel`), and put
+    together here what only the whole file knows: duplicates, types, row and line numbers."""
+    start = import_parallel.data_start(source, fmt, header_line)
+    seen: set[str] = set()
+    rows_before = 0
+    lines_before = previous_end = header_line
+    with import_parallel.ParallelReader(source, fmt, plan, dialect, start) as workers:
+        for block in workers.blocks(cancel):
+            if block.duplicates or not seen.isdisjoint(block.ids):
+                raise import_parallel.ReadAgain("a customer ID appears more than once")
+            seen.update(block.ids)
+            for attribute, (allowed, had_value) in zip(plan.attributes, block.types, strict=True):
+                attribute.candidates &= allowed
+                attribute.seen_value = attribute.seen_value or had_value
+            errors = import_parallel.absolute_errors(block, rows_before, lines_before, previous_end)
+            if block.records:
+                previous_end = lines_before + block.last_end_line
+            lines_before += block.lines
+            rows_before += block.records
+            payload = block.payload
+            yield _Chunk(
+                block.records,
+                block.first_key,
+                block.valid,
+                block.rejected,
+                errors,
+                block.end_byte,
+                rows=payload if isinstance(payload, list) else (),
+                text=payload if isinstance(payload, str) else None,
+            )
+
+
 def _run(
     engine: Engine,
     source: Path,
@@ -875,13 +975,13 @@ def _run(
     cancel: threading.Event | None,
     started: float,
     pipelined: bool,
+    parallel: bool,
 ) -> ImportResult:
     dialect = engine.dialect.name
     validator = _ChunkValidator(plan, dialect)
     total_bytes = max(fmt.size_bytes, 1)
     rows_read = 0
     staged = 0
-    previous_end = reader.header_line
     columns = plan.staging_columns()
 
     def result(inserted: int, updated: int, committed: bool) -> ImportResult:
@@ -922,37 +1022,43 @@ def _run(
             commit_share = 0.01
             after_share = 0.0
             laid_out = False
-            for chunk in reader.chunks(chunk_size, cancel):
-                if saver is not None and chunk.first_index == 0:
-                    saver.begin(len(chunk.records) * total_bytes // max(chunk.bytes_read, 1))
-                    validator.direct = saver.direct
-                prepared = validator.prepare(chunk, previous_end)
-                previous_end = chunk.end_lines[-1]
-                rows_read += len(chunk.records)
-                sink.add(prepared.errors, prepared.rejected)
-                if prepared.valid and not (all_or_nothing and sink.count):
-                    estimate = rows_read * total_bytes // max(chunk.bytes_read, 1)
-                    if saver is None:
-                        write_staging(connection, columns, prepared.rows)
-                    else:
-                        first_row = chunk.first_index + 2
-                        last_row = first_row + len(chunk.records) - 1
-                        saver.save(prepared.rows, first_row, last_row, estimate)
-                    staged += prepared.valid
-                    if not laid_out:
-                        laid_out = True
-                        bulk_load = (
-                            saver.mostly_new
-                            if saver is not None
-                            else bulk_expected(connection, estimate)
-                        )
-                        read_share = _READ_SHARE[dialect, bulk_load]
-                        commit_share = _COMMIT_SHARE.get((dialect, bulk_load), commit_share)
-                        after_share = _AFTER_COMMIT_SHARE.get((dialect, bulk_load), after_share)
-                report(
-                    read_share * chunk.bytes_read / total_bytes,
-                    f"Reading {source.name}: {rows_read:,} rows ({sink.rejected_rows:,} rejected)",
+            if parallel and import_parallel.eligible(fmt):
+                chunks = _parallel_chunks(source, fmt, plan, dialect, reader.header_line, cancel)
+            else:
+                chunks = _sequential_chunks(
+                    reader, validator, saver, chunk_size, total_bytes, cancel
                 )
+            with closing(chunks):
+                for chunk in chunks:
+                    rows_read += chunk.records
+                    sink.add(chunk.errors, chunk.rejected)
+                    if chunk.valid and not (all_or_nothing and sink.count):
+                        estimate = rows_read * total_bytes // max(chunk.bytes_read, 1)
+                        last_key = chunk.first_key + chunk.records - 1
+                        if saver is None and chunk.text is not None:
+                            write_staging_text(connection, columns, chunk.text)
+                        elif saver is None:
+                            write_staging(connection, columns, chunk.rows)
+                        elif chunk.text is not None:
+                            saver.save_text(chunk.text, chunk.first_key, last_key, estimate)
+                        else:
+                            saver.save(chunk.rows, chunk.first_key, last_key, estimate)
+                        staged += chunk.valid
+                        if not laid_out:
+                            laid_out = True
+                            bulk_load = (
+                                saver.mostly_new
+                                if saver is not None
+                                else bulk_expected(connection, estimate)
+                            )
+                            read_share = _READ_SHARE[dialect, bulk_load]
+                            commit_share = _COMMIT_SHARE.get((dialect, bulk_load), commit_share)
+                            after_share = _AFTER_COMMIT_SHARE.get((dialect, bulk_load), after_share)
+                    report(
+                        read_share * chunk.bytes_read / total_bytes,
+                        f"Reading {source.name}: {rows_read:,} rows "
+                        f"({sink.rejected_rows:,} rejected)",
+                    )
             check_cancel(cancel)
             writing = stage(report, read_share, 0.99 - commit_share - after_share)
             if saver is not None and not (all_or_nothing and sink.count):
