@@ -57,7 +57,7 @@ BLOCK_BYTES = 4 * 1024 * 1024
 #: A block that grows to this many times the block size without a record boundary in it gives
 #: up on reading in parallel (rather than hold the rest of the file in memory).
 MAX_BLOCKS_WITHOUT_BOUNDARY = 16
-#: Blocks handed to the pool ahead of the one being written: enough to keep both workers busy,
+#: Blocks asked of the workers ahead of the one being written: enough to keep both workers busy,
 #: few enough that a fast reader does not pile up a file's worth of rows in memory.
 BLOCKS_AHEAD = 4
 WORKERS = 2
@@ -107,12 +107,14 @@ def blocks(path: Path, start: int, size: int | None = None) -> Iterator[tuple[in
         pending = b""
         while True:
             piece = handle.read(size)
-            pending += piece
-            cut = _cut(pending) if len(pending) >= size or not piece else -1
             if not piece:
                 if pending:
                     yield start, start + len(pending)
                 return
+            pending += piece
+            if len(pending) < size:
+                continue
+            cut = _cut(pending)
             if cut > 0:
                 yield start, start + cut
                 start += cut
@@ -176,8 +178,8 @@ def _start_worker(path: str, fmt: CsvFormat, plan: ImportPlan, dialect: str) -> 
 
     threshold = gc.get_threshold()
     gc.set_threshold(max(threshold[0], BULK_THRESHOLD), threshold[1], threshold[2])
-    _worker.update(path=path, fmt=fmt, plan=plan, validator=_ChunkValidator(plan, dialect))
-    _worker["dialect"] = dialect
+    validator = _ChunkValidator(plan, dialect)
+    _worker.update(path=path, fmt=fmt, plan=plan, dialect=dialect, validator=validator)
 
 
 def _read_block(number: int, start: int, end: int) -> Block:
@@ -202,7 +204,8 @@ def _read_block(number: int, start: int, end: int) -> Block:
     else:
         records, ends = [], []
         add_spanning(batch, 0, records, ends)
-    inside = bool(records) and records[-1][-1:] != [] and records[-1][-1].endswith(("\n", "\r"))
+    # Cut inside a quoted field, the reader ends the file in it: the last field holds the newline.
+    inside = bool(records) and records[-1][-1].endswith(("\n", "\r"))
     for attribute in plan.attributes:  # typed by this block alone; merged in file order
         attribute.candidates = {"integer", "number", "boolean"}
         attribute.verified = set()
