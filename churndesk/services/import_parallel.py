@@ -251,12 +251,15 @@ class ParallelReader:
         self.path = path
         self.start = start
         self._workers: list[subprocess.Popen[bytes]] = []
+        # The workers import churndesk from where this process did (a source checkout too).
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         try:
             for _ in range(WORKERS):
                 worker = subprocess.Popen(
                     [sys.executable, "-m", "churndesk.services.import_parallel"],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
+                    env=env,
                 )
                 self._workers.append(worker)
                 assert worker.stdin is not None
