@@ -25,6 +25,7 @@ importing process dies, they find their task pipe closed and exit.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gc
 import io
 import logging
@@ -35,7 +36,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -161,10 +162,11 @@ class Block:
     lines: int
     last_end_line: int
     ends_inside_quotes: bool = False
-    first_key: int = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.first_key = self.number * KEY_STRIDE + 2
+    @property
+    def first_key(self) -> int:
+        """The row key of the block's first record."""
+        return self.number * KEY_STRIDE + 2
 
 
 # --- In the worker processes -----------------------------------------------------------------
@@ -212,8 +214,8 @@ def _read_block(number: int, start: int, end: int) -> Block:
         attribute.seen_value = False
     validator.seen_ids = {}
     validator.duplicates = 0
-    first_key = number * KEY_STRIDE
-    prepared = validator.prepare(RecordChunk(first_key, records, ends, end), 0)
+    # The validator numbers rows from its chunk's first index; the block's give its row keys.
+    prepared = validator.prepare(RecordChunk(number * KEY_STRIDE, records, ends, end), 0)
     rows: Any = prepared.rows
     payload = csv_text(rows) if _worker["dialect"] == "postgresql" else list(rows)
     return Block(
@@ -354,15 +356,11 @@ def absolute_errors(
     (header included); ``previous_end``: the line the previous record ended on, from which a
     sequential read numbers the line of the block's first record.
     """
-    from churndesk.services.importing import RowError
-
     fixed = []
     for error in block.errors:
         index = error.row - block.first_key
         line = previous_end + 1 if index == 0 else lines_before + error.line
-        fixed.append(
-            RowError(rows_before + 2 + index, line, error.column, error.value, error.reason)
-        )
+        fixed.append(dataclasses.replace(error, row=rows_before + 2 + index, line=line))
     return fixed
 
 

@@ -453,7 +453,9 @@ class ChunkSaver:
     two. Everything stays in the import's one transaction. The bulk-load decision (see
     ``_maybe_bulk``) is taken at the first chunk, from the share of new customers in it and the
     size of the file; that chunk is saved before the next is read, so the caller knows it. A
-    first import into an empty table skips staging altogether (:meth:`begin`). If an extra
+    first import into an empty table read in one process skips staging altogether
+    (:meth:`begin`; the caller does not call it for a file read by worker processes, whose
+    rows come as staging text, :meth:`save_text`). If an extra
     column turns out to hold text after chunks were saved with numbers or booleans in
     it, :class:`TypesChanged` asks the caller to import again, reading the whole file before
     saving.

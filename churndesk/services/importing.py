@@ -18,11 +18,11 @@ How it works, and why:
   staged rows into ``customers`` in batches after the whole file is read. On PostgreSQL each
   chunk is staged and upserted on a worker thread while the next one is read
   (``import_writes.ChunkSaver``): the server writes while Python validates. A first import into
-  an empty table skips staging: its rows, attributes JSON built here from the types so far, go
-  to ``customers`` by COPY. A column that turns out to hold text after chunks were saved with
-  numbers in it makes the import start again the SQLite way. In either case updated rows bump
-  ``version`` (optimistic locking sees imports) and ``updated_at``, and rows whose values did
-  not change are left alone and counted as unchanged.
+  an empty table, read in this process, skips staging: its rows, attributes JSON built here
+  from the types so far, go to ``customers`` by COPY. A column that turns out to hold text
+  after chunks were saved with numbers in it makes the import start again the SQLite way. In
+  either case updated rows bump ``version`` (optimistic locking sees imports) and
+  ``updated_at``, and rows whose values did not change are left alone and counted as unchanged.
 * Imports that bring mostly new customers drop the secondary indexes and rebuild them by
   sorting (:mod:`churndesk.db.bulk_indexes`); the progress bar gives that its share.
 * Everything, staging included, happens in one transaction with one audit entry and one change
